@@ -1,0 +1,58 @@
+//! Reading the file system and the environment.
+
+use super::PrimOp;
+use crate::error::{ErrorKind, EvalError, EvalResult};
+use crate::eval::Vm;
+use crate::symbol::Symbol;
+use crate::value::{Attr, Attrs, Value};
+use std::path::Path;
+
+pub(super) const PRIMOPS: &[PrimOp] = &[
+    PrimOp { name: "readFile", arity: 1, run: read_file },
+    PrimOp { name: "readDir", arity: 1, run: read_dir },
+    PrimOp { name: "readFileType", arity: 1, run: read_file_type },
+    PrimOp { name: "pathExists", arity: 1, run: path_exists },
+    PrimOp { name: "getEnv", arity: 1, run: get_env },
+];
+
+fn io_error(action: &'static str, path: &str, error: std::io::Error) -> Box<EvalError> {
+    let message = match error.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+        _ => error.to_string(),
+    };
+    EvalError::new(ErrorKind::Io { action, path: path.to_string(), message })
+}
+
+fn read_file(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+    let path = vm.force_path(&args[0])?;
+    let bytes = vm.options.io.read_file(Path::new(&path)).map_err(|e| io_error("reading", &path, e))?;
+    Ok(Value::string(bytes))
+}
+
+fn read_dir(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+    let path = vm.force_path(&args[0])?;
+    let entries = vm.options.io.read_dir(Path::new(&path)).map_err(|e| io_error("reading directory", &path, e))?;
+    let attrs = entries
+        .into_iter()
+        .map(|(name, ty)| Attr { name: Symbol::intern(&name), value: Value::string(ty.nix_name()), span: None })
+        .collect();
+    Ok(Value::attrs(Attrs::from_unsorted(attrs)))
+}
+
+fn read_file_type(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+    let path = vm.force_path(&args[0])?;
+    let ty = vm.options.io.file_type(Path::new(&path)).map_err(|e| io_error("getting the type of", &path, e))?;
+    Ok(Value::string(ty.nix_name()))
+}
+
+fn path_exists(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+    let path = vm.force_path(&args[0])?;
+    Ok(Value::Bool(vm.options.io.path_exists(Path::new(&path))))
+}
+
+fn get_env(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+    let name = vm.force_string(&args[0])?;
+    let value = std::env::var_os(&*name.to_str_lossy()).unwrap_or_default();
+    use std::os::unix::ffi::OsStrExt;
+    Ok(Value::string(value.as_bytes()))
+}

@@ -1,0 +1,745 @@
+//! The evaluator: a tree-walking interpreter over [`crate::ir::Expr`] with
+//! lazy thunks, black-holing for infinite recursion, and a growable stack
+//! so that deep recursion in user code neither crashes nor needs a flag.
+
+mod coerce;
+mod compare;
+mod env;
+mod ops;
+
+pub use coerce::CoerceMode;
+pub use env::Env;
+
+use crate::builtins;
+use crate::compiler::{self, CompileInput, Scope};
+use crate::error::{ErrorKind, EvalError, EvalResult, Frame, suggest};
+use crate::io::EvalIo;
+use crate::ir::{AttrKey, AttrsExpr, Expr, LambdaExpr, LogicOp, Param};
+use crate::path::{canonicalize, join};
+use crate::source::{SourceMap, Span};
+use crate::symbol::Symbol;
+use crate::value::{Attr, Attrs, Closure, NixStr, PrimOpApp, Thunk, ThunkState, Type, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// One entry of the search path used by `<name>` lookups.
+#[derive(Clone, Debug)]
+pub struct SearchPathEntry {
+    /// The name prefix (`nixpkgs` in `nixpkgs=/path`), empty for a bare directory.
+    pub prefix: String,
+    /// Where the prefix points.
+    pub path: PathBuf,
+}
+
+impl SearchPathEntry {
+    /// Parses `name=path` or `path`.
+    pub fn parse(text: &str) -> SearchPathEntry {
+        match text.split_once('=') {
+            Some((prefix, path)) => SearchPathEntry { prefix: prefix.to_string(), path: PathBuf::from(path) },
+            None => SearchPathEntry { prefix: String::new(), path: PathBuf::from(text) },
+        }
+    }
+}
+
+/// Settings of an evaluation.
+pub struct EvalOptions {
+    /// `<name>` lookups, in order.
+    pub search_path: Vec<SearchPathEntry>,
+    /// The deepest nesting of function calls allowed before failing with a
+    /// clear error instead of exhausting memory.
+    pub max_call_depth: usize,
+    /// File-system access.
+    pub io: Rc<dyn EvalIo>,
+    /// `builtins.currentSystem`.
+    pub current_system: String,
+    /// Where `builtins.trace` and `builtins.warn` write.
+    pub trace: Rc<dyn Fn(&str)>,
+}
+
+impl EvalOptions {
+    /// Options with the host's file system and no search path.
+    pub fn new(io: Rc<dyn EvalIo>) -> EvalOptions {
+        EvalOptions {
+            search_path: Vec::new(),
+            max_call_depth: 1_000_000,
+            io,
+            current_system: "x86_64-linux".to_string(),
+            trace: Rc::new(|message| eprintln!("{message}")),
+        }
+    }
+}
+
+/// Symbols the evaluator itself looks for.
+pub(crate) struct WellKnown {
+    pub functor: Symbol,
+    pub to_string: Symbol,
+    pub out_path: Symbol,
+}
+
+/// An evaluation session: sources read, imports cached, built-ins bound.
+pub struct Vm {
+    /// Every source text read so far (for error reports).
+    pub sources: SourceMap,
+    /// The evaluation's settings.
+    pub options: EvalOptions,
+    pub(crate) globals: Rc<HashMap<Symbol, Value>>,
+    pub(crate) well_known: WellKnown,
+    imports: HashMap<String, Value>,
+    depth: usize,
+}
+
+impl Vm {
+    /// A new evaluation session.
+    pub fn new(options: EvalOptions) -> Vm {
+        let globals = Rc::new(builtins::globals(&options));
+        Vm {
+            sources: SourceMap::default(),
+            options,
+            globals,
+            well_known: WellKnown {
+                functor: Symbol::from_str("__functor"),
+                to_string: Symbol::from_str("__toString"),
+                out_path: Symbol::from_str("outPath"),
+            },
+            imports: HashMap::new(),
+            depth: 0,
+        }
+    }
+
+    /// Evaluates an expression given as text; relative paths resolve
+    /// against `base_dir`. The result is in weak head normal form.
+    pub fn eval_source(&mut self, name: &str, text: &str, base_dir: &Path) -> EvalResult<Value> {
+        let file = self.sources.add(name.to_string(), None, Rc::from(text));
+        let base = canonicalize(&base_dir.to_string_lossy());
+        let expr = self.compile(file, name, text, &base, Vec::new())?;
+        let env = Env::root(Vec::new());
+        self.eval(&expr, &env)
+    }
+
+    /// Evaluates a file (or a directory's `default.nix`), caching the result.
+    pub fn import_file(&mut self, path: &str) -> EvalResult<Value> {
+        self.scoped_import(path, None)
+    }
+
+    /// `import` and `scopedImport`: evaluates a file, with an optional scope
+    /// of extra variables.
+    pub(crate) fn scoped_import(&mut self, path: &str, scope: Option<Rc<Attrs>>) -> EvalResult<Value> {
+        let mut path = canonicalize(path);
+        if self.options.io.file_type(Path::new(&path)).ok() == Some(crate::io::FileType::Directory) {
+            path = join(&path, "default.nix");
+        }
+        if scope.is_none() {
+            if let Some(value) = self.imports.get(&path) {
+                return Ok(value.clone());
+            }
+        }
+        let bytes = self.options.io.read_file(Path::new(&path)).map_err(|e| {
+            EvalError::new(ErrorKind::Io { action: "reading", path: path.clone(), message: io_message(&e) })
+        })?;
+        let text: Rc<str> = Rc::from(String::from_utf8_lossy(&bytes).as_ref());
+        let file = self.sources.add(path.clone(), Some(PathBuf::from(&path)), text.clone());
+        let base = crate::path::dir_name(&path).to_string();
+        let (outer, slots) = match &scope {
+            Some(attrs) => (
+                vec![Scope::Static(attrs.iter().map(|a| a.name).collect())],
+                attrs.iter().map(|a| a.value.clone()).collect(),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        let expr = self.compile(file, &path, &text, &base, outer)?;
+        let env = Env::root(slots);
+        let value = self.eval(&expr, &env)?;
+        if scope.is_none() {
+            self.imports.insert(path, value.clone());
+        }
+        Ok(value)
+    }
+
+    fn compile(
+        &mut self,
+        file: crate::source::FileId,
+        name: &str,
+        text: &str,
+        base: &str,
+        outer: Vec<Scope>,
+    ) -> EvalResult<Rc<Expr>> {
+        let home = std::env::var("HOME").ok();
+        let globals = self.globals.clone();
+        compiler::compile(CompileInput {
+            text,
+            file,
+            file_name: name,
+            base_dir: base,
+            home: home.as_deref(),
+            globals: &globals,
+            outer,
+        })
+        .map_err(EvalError::from_compile)
+    }
+
+    /// Evaluates `expr` in `env` to weak head normal form.
+    pub fn eval(&mut self, expr: &Expr, env: &Env) -> EvalResult<Value> {
+        match expr {
+            Expr::Const(value) => Ok(value.clone()),
+            Expr::Var(slot, span) => {
+                let value = env.lookup(*slot);
+                self.force(&value).map_err(|e| at(e, *span))
+            }
+            _ => stacker::maybe_grow(128 * 1024, 4 * 1024 * 1024, || self.eval_compound(expr, env)),
+        }
+    }
+
+    fn eval_compound(&mut self, expr: &Expr, env: &Env) -> EvalResult<Value> {
+        match expr {
+            Expr::Const(value) => Ok(value.clone()),
+            Expr::Var(slot, span) => {
+                let value = env.lookup(*slot);
+                self.force(&value).map_err(|e| at(e, *span))
+            }
+            Expr::WithVar { name, depths, span } => self.with_lookup(*name, depths, env, *span),
+            Expr::Select { expr, path, default, span } => {
+                self.select(expr, path, default.as_deref(), env, *span)
+            }
+            Expr::HasAttr { expr, path, .. } => self.has_attr(expr, path, env),
+            Expr::Attrs(attrs) => self.attrs(attrs, env),
+            Expr::List(items) => {
+                Ok(Value::list(items.iter().map(|item| self.make_thunk(item, env)).collect()))
+            }
+            Expr::Let { bindings, body } => {
+                let inner = env.child(bindings.len());
+                for (index, binding) in bindings.iter().enumerate() {
+                    let value = self.make_binding_thunk(binding, &inner);
+                    inner.set(index, value);
+                }
+                self.eval(body, &inner)
+            }
+            Expr::With { namespace, body } => {
+                let namespace = self.make_thunk(namespace, env);
+                let inner = env.child_with(vec![namespace]);
+                self.eval(body, &inner)
+            }
+            Expr::Lambda(lambda) => {
+                Ok(Value::Lambda(Rc::new(Closure { lambda: lambda.clone(), env: env.clone() })))
+            }
+            Expr::Apply { function, args, span } => {
+                let function = self.eval(function, env)?;
+                let args: Vec<Value> = args.iter().map(|arg| self.make_thunk(arg, env)).collect();
+                self.call_many(function, args, *span)
+            }
+            Expr::If { cond, then, otherwise, span } => {
+                let cond = self.eval(cond, env)?;
+                if self.expect_bool(&cond, *span)? { self.eval(then, env) } else { self.eval(otherwise, env) }
+            }
+            Expr::Assert { cond, body, span } => {
+                let value = self.eval(cond, env)?;
+                if self.expect_bool(&value, *span)? {
+                    self.eval(body, env)
+                } else {
+                    let text = self.source_text(*span);
+                    Err(EvalError::at(ErrorKind::AssertionFailed(text), *span))
+                }
+            }
+            Expr::Not(operand, span) => {
+                let value = self.eval(operand, env)?;
+                Ok(Value::Bool(!self.expect_bool(&value, *span)?))
+            }
+            Expr::Negate(operand, span) => {
+                let value = self.eval(operand, env)?;
+                self.arith(crate::ir::BinOp::Sub, Value::Int(0), value).map_err(|e| at(e, *span))
+            }
+            Expr::BinOp(op, lhs, rhs, span) => {
+                let lhs = self.eval(lhs, env)?;
+                let rhs = self.eval(rhs, env)?;
+                self.binop(*op, lhs, rhs).map_err(|e| at(e, *span))
+            }
+            Expr::Logic(op, lhs, rhs, span) => {
+                let left = self.eval(lhs, env)?;
+                let left = self.expect_bool(&left, lhs.span().unwrap_or(*span))?;
+                let short = match op {
+                    LogicOp::And => (!left).then_some(false),
+                    LogicOp::Or => left.then_some(true),
+                    LogicOp::Implies => (!left).then_some(true),
+                };
+                if let Some(result) = short {
+                    return Ok(Value::Bool(result));
+                }
+                let right = self.eval(rhs, env)?;
+                Ok(Value::Bool(self.expect_bool(&right, rhs.span().unwrap_or(*span))?))
+            }
+            Expr::Interpolate(parts, span) => self.interpolate(parts, env, *span),
+            Expr::PathInterpolate { parts, base, span } => {
+                let mut text = Vec::new();
+                for part in parts.iter() {
+                    let value = self.eval(part, env)?;
+                    let piece = self.coerce_to_string(&value, CoerceMode::Interpolation, false).map_err(|e| at(e, *span))?;
+                    if piece.has_context() {
+                        return Err(EvalError::at(
+                            ErrorKind::Other("a string that refers to a store path cannot be appended to a path".into()),
+                            *span,
+                        ));
+                    }
+                    text.extend_from_slice(piece.as_bytes());
+                }
+                let text = String::from_utf8_lossy(&text);
+                Ok(Value::Path(Rc::from(join(base, &text))))
+            }
+            Expr::SearchPath(name, span) => self.find_in_search_path(name).map_err(|e| at(e, *span)),
+        }
+    }
+
+    /// Turns an expression into a value without evaluating it: constants
+    /// and variables are shared, everything else becomes a thunk.
+    pub(crate) fn make_thunk(&self, expr: &Rc<Expr>, env: &Env) -> Value {
+        match &**expr {
+            Expr::Const(value) => value.clone(),
+            Expr::Var(slot, _) => env.lookup(*slot),
+            _ => Value::Thunk(Thunk::suspended(expr.clone(), env.clone())),
+        }
+    }
+
+    /// Like [`Vm::make_thunk`], for a binding of an environment that is
+    /// still being filled (`let`, `rec`, formal defaults): a variable of that
+    /// same environment may not be set yet, so it is not shared but thunked.
+    fn make_binding_thunk(&self, expr: &Rc<Expr>, env: &Env) -> Value {
+        match &**expr {
+            Expr::Var(slot, _) if slot.depth == 0 => Value::Thunk(Thunk::suspended(expr.clone(), env.clone())),
+            _ => self.make_thunk(expr, env),
+        }
+    }
+
+    /// Forces a value to weak head normal form.
+    pub fn force(&mut self, value: &Value) -> EvalResult<Value> {
+        match value {
+            Value::Thunk(thunk) => self.force_thunk(thunk),
+            other => Ok(other.clone()),
+        }
+    }
+
+    fn force_thunk(&mut self, thunk: &Thunk) -> EvalResult<Value> {
+        if let ThunkState::Done(value) = &*thunk.0.borrow() {
+            return Ok(value.clone());
+        }
+        let state = std::mem::replace(&mut *thunk.0.borrow_mut(), ThunkState::Blackhole);
+        let result = match &state {
+            ThunkState::Suspended(expr, env) => self.eval(expr, env),
+            ThunkState::Apply(function, argument) => {
+                let function = self.force(function)?;
+                self.call(function, argument.clone(), None)
+            }
+            ThunkState::Blackhole => Err(EvalError::new(ErrorKind::InfiniteRecursion)),
+            ThunkState::Done(value) => Ok(value.clone()),
+        };
+        match result {
+            Ok(value) => {
+                *thunk.0.borrow_mut() = ThunkState::Done(value.clone());
+                Ok(value)
+            }
+            Err(error) => {
+                // Restore the thunk so that a caught error is raised again
+                // when the value is needed once more.
+                if !matches!(state, ThunkState::Blackhole) {
+                    *thunk.0.borrow_mut() = state;
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Forces a value and everything inside it (`deepSeq`, `--strict`).
+    pub fn force_deep(&mut self, value: &Value) -> EvalResult<Value> {
+        let mut seen = std::collections::HashSet::new();
+        let forced = self.force(value)?;
+        self.force_deep_inner(&forced, &mut seen)?;
+        Ok(forced)
+    }
+
+    fn force_deep_inner(&mut self, value: &Value, seen: &mut std::collections::HashSet<usize>) -> EvalResult<()> {
+        stacker::maybe_grow(128 * 1024, 4 * 1024 * 1024, || {
+            match value {
+                Value::Attrs(attrs) => {
+                    if !seen.insert(Rc::as_ptr(attrs) as usize) {
+                        return Ok(());
+                    }
+                    for attr in attrs.iter() {
+                        let forced = self.force(&attr.value).map_err(|e| {
+                            frame(e, format!("while evaluating the attribute '{}'", attr.name), attr.span)
+                        })?;
+                        self.force_deep_inner(&forced, seen)?;
+                    }
+                }
+                Value::List(items) => {
+                    if !seen.insert(Rc::as_ptr(items) as usize) {
+                        return Ok(());
+                    }
+                    for item in items.iter() {
+                        let forced = self.force(item)?;
+                        self.force_deep_inner(&forced, seen)?;
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        })
+    }
+
+    /// Applies a function to several arguments in turn.
+    pub fn call_many(&mut self, mut function: Value, args: Vec<Value>, span: Span) -> EvalResult<Value> {
+        let mut args = args.into_iter().peekable();
+        while let Some(arg) = args.next() {
+            // A built-in that will be saturated by the arguments at hand is
+            // called directly, without building partial applications.
+            if let Value::PrimOp(app) = &function {
+                let needed = app.op.arity - app.args.len();
+                if needed > 1 && args.len() + 1 >= needed {
+                    let mut collected = app.args.clone();
+                    collected.push(arg);
+                    for _ in 1..needed {
+                        collected.extend(args.next());
+                    }
+                    function = self.run_primop(app.op, collected).map_err(|e| at(e, span))?;
+                    continue;
+                }
+            }
+            function = self.call(function, arg, Some(span))?;
+        }
+        Ok(function)
+    }
+
+    /// Applies a (forced) function to one argument.
+    pub fn call(&mut self, function: Value, arg: Value, span: Option<Span>) -> EvalResult<Value> {
+        match function {
+            Value::Lambda(closure) => self.call_lambda(&closure, arg, span),
+            Value::PrimOp(app) => {
+                if app.args.len() + 1 == app.op.arity {
+                    let mut args = app.args.clone();
+                    args.push(arg);
+                    self.run_primop(app.op, args).map_err(|e| at_opt(e, span))
+                } else {
+                    let mut args = app.args.clone();
+                    args.push(arg);
+                    Ok(Value::PrimOp(Rc::new(PrimOpApp { op: app.op, args })))
+                }
+            }
+            Value::Attrs(attrs) if attrs.get(self.well_known.functor).is_some() => {
+                let functor = attrs.get(self.well_known.functor).cloned().unwrap_or(Value::Null);
+                let functor = self.force(&functor)?;
+                let partial = self.call(functor, Value::Attrs(attrs), span)?;
+                self.call(partial, arg, span)
+            }
+            other => Err(at_opt(EvalError::new(ErrorKind::NotAFunction(other.ty().describe())), span)),
+        }
+    }
+
+    fn run_primop(&mut self, op: &'static builtins::PrimOp, args: Vec<Value>) -> EvalResult<Value> {
+        (op.run)(self, args).map_err(|e| match e.kind {
+            // The message of `throw` and `abort` speaks for itself.
+            ErrorKind::Throw(_) | ErrorKind::Abort(_) => e,
+            _ => frame(e, format!("while calling the '{}' builtin", op.name), None),
+        })
+    }
+
+    fn call_lambda(&mut self, closure: &Closure, arg: Value, span: Option<Span>) -> EvalResult<Value> {
+        let lambda = &closure.lambda;
+        if self.depth >= self.options.max_call_depth {
+            return Err(at_opt(EvalError::new(ErrorKind::StackOverflow(self.options.max_call_depth)), span));
+        }
+        let env = match &lambda.param {
+            Param::Ident(_) => closure.env.child_with(vec![arg]),
+            Param::Formals { formals, ellipsis, at } => {
+                let env = closure.env.child(lambda.env_size);
+                let forced = self.force(&arg).map_err(|e| at_opt(e, span))?;
+                let Value::Attrs(attrs) = &forced else {
+                    return Err(at_opt(type_error("a set", &forced), span)
+                        .pipe(|e| frame(e, format!("while calling {}", describe_lambda(lambda)), Some(lambda.span))));
+                };
+                if !ellipsis {
+                    for attr in attrs.iter() {
+                        if !formals.iter().any(|f| f.name == attr.name) {
+                            let names: Vec<String> = formals.iter().map(|f| f.name.text()).collect();
+                            let name = attr.name.text();
+                            let suggestion = suggest(&name, names.iter().map(String::as_str));
+                            return Err(at_opt(
+                                EvalError::new(ErrorKind::UnexpectedArgument {
+                                    function: describe_lambda(lambda),
+                                    name,
+                                    suggestion,
+                                }),
+                                span,
+                            ));
+                        }
+                    }
+                }
+                for (index, formal) in formals.iter().enumerate() {
+                    let value = match attrs.get(formal.name) {
+                        Some(value) => value.clone(),
+                        None => match &formal.default {
+                            Some(default) => self.make_binding_thunk(default, &env),
+                            None => {
+                                return Err(at_opt(
+                                    EvalError::new(ErrorKind::MissingArgument {
+                                        function: describe_lambda(lambda),
+                                        name: formal.name.text(),
+                                    }),
+                                    span,
+                                ));
+                            }
+                        },
+                    };
+                    env.set(index, value);
+                }
+                if at.is_some() {
+                    env.set(formals.len(), forced.clone());
+                }
+                env
+            }
+        };
+        self.depth += 1;
+        let result = self.eval(&lambda.body, &env);
+        self.depth -= 1;
+        result.map_err(|e| frame(e, format!("while calling {}", describe_lambda(lambda)), span))
+    }
+
+    fn with_lookup(&mut self, name: Symbol, depths: &[u32], env: &Env, span: Span) -> EvalResult<Value> {
+        for &depth in depths {
+            let namespace = env.ancestor(depth).get(0);
+            let namespace = self.force(&namespace).map_err(|e| at(e, span))?;
+            let Value::Attrs(attrs) = &namespace else {
+                return Err(EvalError::at(type_error_kind("a set", &namespace), span));
+            };
+            if let Some(value) = attrs.get(name) {
+                let value = value.clone();
+                return self.force(&value).map_err(|e| at(e, span));
+            }
+        }
+        Err(EvalError::at(ErrorKind::UndefinedVariable(name), span))
+    }
+
+    fn attr_name(&mut self, key: &AttrKey, env: &Env) -> EvalResult<Symbol> {
+        match key {
+            AttrKey::Static(name) => Ok(*name),
+            AttrKey::Dynamic(expr) => {
+                let value = self.eval(expr, env)?;
+                let name = self.expect_string(&value)?;
+                Ok(Symbol::intern(name.as_bytes()))
+            }
+        }
+    }
+
+    fn select(
+        &mut self,
+        expr: &Expr,
+        path: &[AttrKey],
+        default: Option<&Expr>,
+        env: &Env,
+        span: Span,
+    ) -> EvalResult<Value> {
+        let mut value = self.eval(expr, env)?;
+        for key in path {
+            let name = self.attr_name(key, env).map_err(|e| at(e, span))?;
+            let attrs = match &value {
+                Value::Attrs(attrs) => attrs.clone(),
+                other => {
+                    if let Some(default) = default {
+                        return self.eval(default, env);
+                    }
+                    return Err(EvalError::at(type_error_kind("a set", other), span)
+                        .pipe(|e| frame(e, format!("while selecting the attribute '{name}'"), Some(span))));
+                }
+            };
+            match attrs.get(name) {
+                Some(next) => {
+                    let next = next.clone();
+                    value = self.force(&next).map_err(|e| at(e, span))?;
+                }
+                None => {
+                    if let Some(default) = default {
+                        return self.eval(default, env);
+                    }
+                    let wanted = name.text();
+                    let names: Vec<String> = attrs.iter().map(|a| a.name.text()).collect();
+                    let suggestion = suggest(&wanted, names.iter().map(String::as_str));
+                    return Err(EvalError::at(ErrorKind::AttrMissing { name: wanted, suggestion }, span));
+                }
+            }
+        }
+        Ok(value)
+    }
+
+    fn has_attr(&mut self, expr: &Expr, path: &[AttrKey], env: &Env) -> EvalResult<Value> {
+        let mut value = self.eval(expr, env)?;
+        for key in path {
+            let name = self.attr_name(key, env)?;
+            let Value::Attrs(attrs) = &value else { return Ok(Value::Bool(false)) };
+            match attrs.get(name) {
+                Some(next) => {
+                    let next = next.clone();
+                    value = self.force(&next)?;
+                }
+                None => return Ok(Value::Bool(false)),
+            }
+        }
+        Ok(Value::Bool(true))
+    }
+
+    fn attrs(&mut self, set: &AttrsExpr, env: &Env) -> EvalResult<Value> {
+        let scope = if set.recursive { env.child(set.statics.len()) } else { env.clone() };
+        let mut entries = Vec::with_capacity(set.statics.len() + set.dynamics.len());
+        for (index, attr) in set.statics.iter().enumerate() {
+            let value = if set.recursive {
+                self.make_binding_thunk(&attr.value, &scope)
+            } else {
+                self.make_thunk(&attr.value, &scope)
+            };
+            if set.recursive {
+                scope.set(index, value.clone());
+            }
+            entries.push(Attr { name: attr.name, value, span: Some(attr.span) });
+        }
+        if set.dynamics.is_empty() {
+            return Ok(Value::attrs(Attrs::from_sorted(entries)));
+        }
+        for attr in &set.dynamics {
+            let name = self.eval(&attr.name, &scope)?;
+            if matches!(name, Value::Null) {
+                continue;
+            }
+            let name = self.expect_string(&name).map_err(|e| at(e, attr.span))?;
+            let name = Symbol::intern(name.as_bytes());
+            if entries.iter().any(|a| a.name == name) {
+                return Err(EvalError::at(ErrorKind::DuplicateAttr(name.text()), attr.span));
+            }
+            let value = self.make_thunk(&attr.value, &scope);
+            entries.push(Attr { name, value, span: Some(attr.span) });
+        }
+        Ok(Value::attrs(Attrs::from_unsorted(entries)))
+    }
+
+    fn interpolate(&mut self, parts: &[Rc<Expr>], env: &Env, span: Span) -> EvalResult<Value> {
+        let mut builder = crate::value::StringBuilder::new();
+        for part in parts {
+            let value = self.eval(part, env)?;
+            match &value {
+                Value::String(s) => builder.push_str(s),
+                other => {
+                    let piece = self
+                        .coerce_to_string(other, CoerceMode::Interpolation, true)
+                        .map_err(|e| at(e, part.span().unwrap_or(span)))?;
+                    builder.push_str(&piece);
+                }
+            }
+        }
+        Ok(Value::String(builder.finish()))
+    }
+
+    fn find_in_search_path(&mut self, name: &str) -> EvalResult<Value> {
+        for entry in &self.options.search_path {
+            let candidate = if entry.prefix.is_empty() {
+                entry.path.join(name)
+            } else if name == entry.prefix {
+                entry.path.clone()
+            } else if let Some(rest) = name.strip_prefix(&format!("{}/", entry.prefix)) {
+                entry.path.join(rest)
+            } else {
+                continue;
+            };
+            if self.options.io.path_exists(&candidate) {
+                let text = candidate.to_string_lossy();
+                let absolute = if text.starts_with('/') {
+                    canonicalize(&text)
+                } else {
+                    let cwd = std::env::current_dir().unwrap_or_default();
+                    join(&cwd.to_string_lossy(), &text)
+                };
+                return Ok(Value::Path(Rc::from(absolute)));
+            }
+        }
+        Err(EvalError::new(ErrorKind::Other(format!(
+            "file '{name}' was not found in the search path (add it with -I or $IMGX_PATH)"
+        ))))
+    }
+
+    /// The source text of a span.
+    pub(crate) fn source_text(&self, span: Span) -> String {
+        let file = self.sources.get(span.file);
+        file.text.get(span.start as usize..span.end as usize).unwrap_or("").to_string()
+    }
+
+    /// Requires a Boolean.
+    pub fn expect_bool(&self, value: &Value, span: Span) -> EvalResult<bool> {
+        match value {
+            Value::Bool(b) => Ok(*b),
+            other => Err(EvalError::at(type_error_kind("a Boolean", other), span)),
+        }
+    }
+
+    /// Requires a string (not a path).
+    pub fn expect_string(&self, value: &Value) -> EvalResult<Rc<NixStr>> {
+        match value {
+            Value::String(s) => Ok(s.clone()),
+            other => Err(type_error("a string", other)),
+        }
+    }
+}
+
+/// A "value is X while Y was expected" error.
+pub fn type_error(expected: &'static str, found: &Value) -> Box<EvalError> {
+    EvalError::new(type_error_kind(expected, found))
+}
+
+fn type_error_kind(expected: &'static str, found: &Value) -> ErrorKind {
+    ErrorKind::TypeMismatch { expected, found: found.ty().describe() }
+}
+
+/// Gives an error a place if it has none yet.
+pub(crate) fn at(mut error: Box<EvalError>, span: Span) -> Box<EvalError> {
+    if error.span.is_none() {
+        error.span = Some(span);
+    }
+    error
+}
+
+fn at_opt(error: Box<EvalError>, span: Option<Span>) -> Box<EvalError> {
+    match span {
+        Some(span) => at(error, span),
+        None => error,
+    }
+}
+
+/// Adds a "while …" frame to an error.
+pub(crate) fn frame(mut error: Box<EvalError>, message: String, span: Option<Span>) -> Box<EvalError> {
+    if error.frames.len() < 1000 {
+        error.frames.push(Frame { message, span });
+    }
+    error
+}
+
+fn describe_lambda(lambda: &LambdaExpr) -> String {
+    match lambda.name {
+        Some(name) => format!("function '{name}'"),
+        None => "anonymous function".to_string(),
+    }
+}
+
+fn io_message(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => error.to_string(),
+    }
+}
+
+trait Pipe: Sized {
+    fn pipe<R>(self, f: impl FnOnce(Self) -> R) -> R {
+        f(self)
+    }
+}
+
+impl<T> Pipe for T {}
+
+impl Type {
+    /// Whether values of this type can be ordered with `<`.
+    pub fn is_ordered(self) -> bool {
+        matches!(self, Type::Int | Type::Float | Type::String | Type::Path | Type::List)
+    }
+}

@@ -1,0 +1,115 @@
+//! Attribute sets: immutable maps from names to (possibly unevaluated) values.
+
+use super::Value;
+use crate::source::Span;
+use crate::symbol::Symbol;
+use std::cmp::Ordering;
+
+/// One attribute: its name, its value, and where it was defined (if known).
+#[derive(Clone, Debug)]
+pub struct Attr {
+    /// The attribute's name.
+    pub name: Symbol,
+    /// Its value, often a thunk.
+    pub value: Value,
+    /// Where the attribute was defined, for `unsafeGetAttrPos` and errors.
+    pub span: Option<Span>,
+}
+
+/// An attribute set, kept sorted by name bytes so that iteration order is
+/// Nix's order and merging two sets is a linear merge.
+#[derive(Clone, Debug, Default)]
+pub struct Attrs {
+    entries: Vec<Attr>,
+}
+
+impl Attrs {
+    /// The empty set.
+    pub fn new() -> Attrs {
+        Attrs::default()
+    }
+
+    /// Builds a set from entries in any order; for duplicate names the first
+    /// entry wins (as `listToAttrs` requires).
+    pub fn from_unsorted(mut entries: Vec<Attr>) -> Attrs {
+        entries.sort_by(|a, b| a.name.cmp_name(b.name));
+        entries.dedup_by(|later, earlier| later.name == earlier.name);
+        Attrs { entries }
+    }
+
+    /// Builds a set from entries already sorted by name with no duplicates.
+    pub fn from_sorted(entries: Vec<Attr>) -> Attrs {
+        debug_assert!(entries.windows(2).all(|w| w[0].name.cmp_name(w[1].name) == Ordering::Less));
+        Attrs { entries }
+    }
+
+    /// Number of attributes.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The attributes in name order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Attr> {
+        self.entries.iter()
+    }
+
+    /// The entries as a slice, in name order.
+    pub fn entries(&self) -> &[Attr] {
+        &self.entries
+    }
+
+    /// Finds an attribute by name.
+    pub fn get_attr(&self, name: Symbol) -> Option<&Attr> {
+        if self.entries.len() <= 8 {
+            return self.entries.iter().find(|a| a.name == name);
+        }
+        name.with_bytes(|key| {
+            self.entries
+                .binary_search_by(|a| a.name.with_bytes(|n| n.cmp(key)))
+                .ok()
+                .map(|i| &self.entries[i])
+        })
+    }
+
+    /// Finds an attribute's value by name.
+    pub fn get(&self, name: Symbol) -> Option<&Value> {
+        self.get_attr(name).map(|a| &a.value)
+    }
+
+    /// Finds an attribute's value by its textual name.
+    pub fn get_str(&self, name: &str) -> Option<&Value> {
+        self.get(Symbol::from_str(name))
+    }
+
+    /// `self // other`: attributes of `other` replace those of `self`.
+    pub fn update(&self, other: &Attrs) -> Attrs {
+        let (a, b) = (&self.entries, &other.entries);
+        let mut merged = Vec::with_capacity(a.len() + b.len());
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < b.len() {
+            match a[i].name.cmp_name(b[j].name) {
+                Ordering::Less => {
+                    merged.push(a[i].clone());
+                    i += 1;
+                }
+                Ordering::Greater => {
+                    merged.push(b[j].clone());
+                    j += 1;
+                }
+                Ordering::Equal => {
+                    merged.push(b[j].clone());
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        merged.extend_from_slice(&a[i..]);
+        merged.extend_from_slice(&b[j..]);
+        Attrs { entries: merged }
+    }
+}

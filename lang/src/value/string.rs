@@ -1,0 +1,96 @@
+//! Nix strings: byte strings that carry a context.
+
+use std::collections::BTreeSet;
+use std::rc::Rc;
+
+/// One element of a string's context, in Nix's own encoding: a plain path
+/// (`/store/...`), all outputs of a step (`=key`), or one output (`!out!key`).
+pub type ContextElement = Box<str>;
+
+/// The set of store objects and steps a string refers to. Kept sorted so
+/// that printing and hashing are deterministic.
+pub type Context = BTreeSet<ContextElement>;
+
+/// A string value. Nix strings are bytes, usually but not always UTF-8, and
+/// remember which store objects went into them (their context).
+#[derive(Debug, PartialEq)]
+pub struct NixStr {
+    bytes: Box<[u8]>,
+    context: Option<Box<Context>>,
+}
+
+impl NixStr {
+    /// A string without context.
+    pub fn new(bytes: impl Into<Box<[u8]>>) -> Rc<NixStr> {
+        Rc::new(NixStr { bytes: bytes.into(), context: None })
+    }
+
+    /// A string with the given context (empty contexts are not stored).
+    pub fn with_context(bytes: impl Into<Box<[u8]>>, context: Context) -> Rc<NixStr> {
+        let context = if context.is_empty() { None } else { Some(Box::new(context)) };
+        Rc::new(NixStr { bytes: bytes.into(), context })
+    }
+
+    /// The bytes of the string.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The string as text, replacing bytes that are not UTF-8.
+    pub fn to_str_lossy(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.bytes)
+    }
+
+    /// The context, empty when the string refers to nothing.
+    pub fn context(&self) -> Option<&Context> {
+        self.context.as_deref()
+    }
+
+    /// Whether the string has any context.
+    pub fn has_context(&self) -> bool {
+        self.context.is_some()
+    }
+}
+
+/// Accumulates string pieces and their contexts, as interpolation and
+/// concatenation do.
+#[derive(Default)]
+pub struct StringBuilder {
+    bytes: Vec<u8>,
+    context: Context,
+}
+
+impl StringBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends raw bytes without context.
+    pub fn push_bytes(&mut self, bytes: &[u8]) {
+        self.bytes.extend_from_slice(bytes);
+    }
+
+    /// Appends a string value, keeping its context.
+    pub fn push_str(&mut self, s: &NixStr) {
+        self.bytes.extend_from_slice(s.as_bytes());
+        if let Some(context) = s.context() {
+            self.context.extend(context.iter().cloned());
+        }
+    }
+
+    /// Adds context elements.
+    pub fn add_context(&mut self, context: &Context) {
+        self.context.extend(context.iter().cloned());
+    }
+
+    /// The bytes accumulated so far.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Finishes the string.
+    pub fn finish(self) -> Rc<NixStr> {
+        NixStr::with_context(self.bytes, self.context)
+    }
+}
