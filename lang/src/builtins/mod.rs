@@ -8,9 +8,13 @@ mod arith;
 mod attrs;
 mod control;
 mod fs;
+mod hash;
 mod json;
 mod lists;
+mod strings;
+mod toml;
 mod types;
+mod xml;
 
 pub use json::value_to_json;
 
@@ -55,7 +59,19 @@ const UNPREFIXED: &[&str] = &[
 ];
 
 fn all_primops() -> impl Iterator<Item = &'static PrimOp> {
-    [arith::PRIMOPS, attrs::PRIMOPS, control::PRIMOPS, fs::PRIMOPS, json::PRIMOPS, lists::PRIMOPS, types::PRIMOPS]
+    [
+        arith::PRIMOPS,
+        attrs::PRIMOPS,
+        control::PRIMOPS,
+        fs::PRIMOPS,
+        hash::PRIMOPS,
+        json::PRIMOPS,
+        lists::PRIMOPS,
+        strings::PRIMOPS,
+        toml::PRIMOPS,
+        types::PRIMOPS,
+        xml::PRIMOPS,
+    ]
         .into_iter()
         .flatten()
 }

@@ -1,0 +1,5 @@
+//! `builtins.fromTOML`.
+
+use super::PrimOp;
+
+pub(super) const PRIMOPS: &[PrimOp] = &[];

@@ -1,0 +1,5 @@
+//! `builtins.toXML`.
+
+use super::PrimOp;
+
+pub(super) const PRIMOPS: &[PrimOp] = &[];
