@@ -1,0 +1,1 @@
+import ./lib-syntax-error.nix

@@ -1,0 +1,1 @@
+builtins.readDir ./no-such-dir

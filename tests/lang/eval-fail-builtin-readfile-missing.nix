@@ -1,0 +1,1 @@
+builtins.readFile ./no-such-data-file.txt

@@ -1,0 +1,1 @@
+builtins.tryEval (1 + "a" * 2)

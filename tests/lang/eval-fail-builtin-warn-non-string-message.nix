@@ -1,0 +1,1 @@
+builtins.warn 1 2

@@ -1,0 +1,1 @@
+builtins.addErrorContext "extra context" (throw "inner failure")

@@ -1,0 +1,1 @@
+builtins.seq (let y = y; in y) 1

@@ -1,0 +1,1 @@
+let n = "a"; in let ${n} = 1; in a

@@ -1,0 +1,1 @@
+let n = "x"; x = 1; in { inherit ${n}; }

@@ -1,0 +1,1 @@
+with builtins; [ (baseNameOf "/a/b/c") (baseNameOf "/a/b/c/") (baseNameOf "c") (baseNameOf "") (baseNameOf "/") (baseNameOf "a//") ]

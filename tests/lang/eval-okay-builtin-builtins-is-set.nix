@@ -1,0 +1,1 @@
+[ (builtins.isAttrs builtins) (builtins ? map) (builtins ? nonexistentBuiltin) (builtins.builtins ? map) ]

@@ -1,0 +1,1 @@
+builtins.concatMap (s: builtins.filter builtins.isString (builtins.split "," s)) [ "a,b" "c" ]

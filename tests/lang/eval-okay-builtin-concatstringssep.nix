@@ -1,0 +1,1 @@
+with builtins; [ (concatStringsSep ", " [ "a" "b" "c" ]) (concatStringsSep "," [ ]) (concatStringsSep "," [ "x" ]) (concatStringsSep "" [ "a" "b" ]) ]

@@ -1,0 +1,1 @@
+builtins.elem builtins.map [ builtins.map ]

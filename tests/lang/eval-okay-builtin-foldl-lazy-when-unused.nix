@@ -1,0 +1,1 @@
+builtins.foldl' (a: b: 1) 0 [ (throw "never") ]

@@ -1,0 +1,1 @@
+builtins.fromJSON "  \n { \"a\" :\t[ 1 , 2 ] }  "

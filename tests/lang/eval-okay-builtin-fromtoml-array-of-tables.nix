@@ -1,0 +1,7 @@
+builtins.fromTOML ''
+  [[fruit]]
+  name = "apple"
+  [[fruit]]
+  name = "banana"
+  [[fruit]]
+''

@@ -1,0 +1,5 @@
+builtins.fromTOML ''
+  a = """
+  line1
+  line2"""
+''

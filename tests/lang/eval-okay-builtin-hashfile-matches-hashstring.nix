@@ -1,0 +1,1 @@
+builtins.hashFile "sha512" ./data-hello.txt == builtins.hashString "sha512" (builtins.readFile ./data-hello.txt)

@@ -1,0 +1,1 @@
+[ (builtins.hashString "sha256" "hello") (builtins.hashString "sha256" "") ]

@@ -1,0 +1,1 @@
+[ (import ./lib-function.nix { a = 3; }) (import ./lib-function.nix { a = 3; b = 5; }) ]

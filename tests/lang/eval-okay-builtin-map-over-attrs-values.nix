@@ -1,0 +1,1 @@
+map (x: x * x) (builtins.attrValues { b = 2; a = 3; })

@@ -1,0 +1,1 @@
+[ (builtins.match "^a$" "a") (builtins.match "^abc" "abc") (builtins.match "abc$" "abc") ]

@@ -1,0 +1,1 @@
+[ (builtins.match "[^a]+" "bcd") (builtins.match "[^[:digit:]]+" "abc") (builtins.match "[^[:digit:]]+" "a1") ]

@@ -1,0 +1,1 @@
+[ (builtins.match "[[:alpha:]]+" "abcXYZ") (builtins.match "[[:digit:]]+" "0123") (builtins.match "[[:space:]]*" " \t\n") (builtins.match "[[:alnum:]_]+" "a_1") (builtins.match "[[:upper:]][[:lower:]]+" "Hello") (builtins.match "[[:punct:]]+" "!?.,") (builtins.match "[[:xdigit:]]+" "deadBEEF") ]

@@ -1,0 +1,1 @@
+[ (builtins.match "(.*)" "a\nb") (builtins.match "a.b" "a\nb") ]

@@ -1,0 +1,1 @@
+[ (builtins.match "" "") (builtins.match "" "a") (builtins.match ".*" "") (builtins.match "(.*)" "") ]

@@ -1,0 +1,1 @@
+[ (builtins.match "(a*)(a*)" "aaa") (builtins.match "(a*)(a+)" "aaa") (builtins.match "(.*)-(.*)" "a-b-c") ]

@@ -1,0 +1,1 @@
+[ (builtins.match "(a|b)*" "abab") (builtins.match "(a+)+" "aaa") (builtins.match "([0-9])+" "123") ]

@@ -1,0 +1,1 @@
+[ builtins.map builtins.add (builtins.add 1) ]

@@ -1,0 +1,1 @@
+builtins.readFileType ./dir-sample/link == (builtins.readDir ./dir-sample).link

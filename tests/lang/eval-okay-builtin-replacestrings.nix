@@ -1,0 +1,1 @@
+builtins.replaceStrings [ "a" "b" ] [ "1" "2" ] "abcab"

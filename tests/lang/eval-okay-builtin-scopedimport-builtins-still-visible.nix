@@ -1,0 +1,1 @@
+builtins.scopedImport { } ./lib-simple.nix

@@ -1,0 +1,1 @@
+[ (builtins.seq 1 2) (builtins.seq { a = throw "x"; } "whnf") ]

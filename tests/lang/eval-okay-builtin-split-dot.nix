@@ -1,0 +1,1 @@
+builtins.split "\\." "1.2.3"

@@ -1,0 +1,1 @@
+[ (builtins.stringLength { outPath = "abc"; }) (builtins.stringLength { __toString = s: "ab"; }) ]

@@ -1,0 +1,1 @@
+builtins.toJSON { a = { outPath = "/some/path"; other = 1; }; }

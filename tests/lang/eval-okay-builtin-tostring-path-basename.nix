@@ -1,0 +1,1 @@
+baseNameOf (toString ./some/file.txt)

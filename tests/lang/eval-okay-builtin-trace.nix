@@ -1,0 +1,1 @@
+builtins.trace "a trace message" (builtins.trace { a = 1; } 42)

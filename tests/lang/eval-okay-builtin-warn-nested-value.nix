@@ -1,0 +1,1 @@
+builtins.warn "w" { a = [ 1 (builtins.warn "inner" 2) ]; }

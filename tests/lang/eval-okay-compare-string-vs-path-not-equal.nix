@@ -1,0 +1,1 @@
+[ ("a" == ./a) (toString ./a == toString ./a) ]

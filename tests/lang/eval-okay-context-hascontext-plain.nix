@@ -1,0 +1,1 @@
+[ (builtins.hasContext "x") (builtins.hasContext "") ]

@@ -1,0 +1,1 @@
+builtins.hasContext "${"a"}${toString 1}"

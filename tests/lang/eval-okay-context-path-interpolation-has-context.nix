@@ -1,0 +1,1 @@
+builtins.hasContext "${./lib-simple.nix}"

@@ -1,0 +1,1 @@
+[ (builtins.unsafeDiscardStringContext "abc") (builtins.hasContext (builtins.unsafeDiscardStringContext "abc")) ]

@@ -1,0 +1,1 @@
+let args = "outer"; in (args@{ ... }: builtins.typeOf args) { }

@@ -1,0 +1,1 @@
+({ a, b ? throw "never" }: a) { a = 2; }

@@ -1,0 +1,1 @@
+(args@{ a ? 1, b ? args }: builtins.typeOf b) { }

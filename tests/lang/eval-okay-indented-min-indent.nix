@@ -1,0 +1,5 @@
+''
+      six
+    four
+        eight
+''

@@ -1,0 +1,1 @@
+let s = { }; in { inherit (s); inherit; x = 1; }

@@ -1,0 +1,1 @@
+let s = { t = { u = 1; }; }; in { inherit (s.t) u; }

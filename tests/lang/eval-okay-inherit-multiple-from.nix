@@ -1,0 +1,1 @@
+let a = { x = 1; }; b = { y = 2; }; in { inherit (a) x; inherit (b) y; }

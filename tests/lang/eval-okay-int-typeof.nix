@@ -1,0 +1,1 @@
+[ (builtins.typeOf 1) (builtins.isInt 1) (builtins.isInt 1.0) ]

@@ -1,0 +1,1 @@
+[ (x: x) ({ a }: a) builtins.add (builtins.add 1) ]

@@ -1,0 +1,1 @@
+let x = throw "unused"; y = abort "unused"; in 42

@@ -1,0 +1,1 @@
+let e = [ ]; f = { }; in [ e e f f ]

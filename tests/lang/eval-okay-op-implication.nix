@@ -1,0 +1,1 @@
+[ (true -> false) (false -> throw "no") (true -> true) (false -> false) ]

@@ -1,0 +1,1 @@
+1 |> builtins.add 2 |> builtins.mul 3

@@ -1,0 +1,1 @@
+let f = x: x; s = { a = f; }; in s.a 5

@@ -1,0 +1,1 @@
+[ (toString /abs/path) (toString /a/b/../c) ]

@@ -1,0 +1,1 @@
+[ (baseNameOf ./foo/bar.nix) (baseNameOf /a/b/c) (baseNameOf ./dir-sample/.) ]

@@ -1,0 +1,1 @@
+let d = "sub"; in baseNameOf ./${d}/file

@@ -1,0 +1,1 @@
+let p = ./dir + "/file.txt"; in [ (builtins.typeOf p) (baseNameOf p) ]

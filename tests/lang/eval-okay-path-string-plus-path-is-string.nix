@@ -1,0 +1,1 @@
+builtins.typeOf ("prefix-" + ./lib-simple.nix)

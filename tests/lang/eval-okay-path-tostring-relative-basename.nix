@@ -1,0 +1,1 @@
+baseNameOf (toString ./lib-simple.nix)

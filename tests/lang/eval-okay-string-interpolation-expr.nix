@@ -1,0 +1,1 @@
+"${if true then "y" else "n"}-${builtins.toString (1 + 2)}"

@@ -1,0 +1,1 @@
+let k = "dyn"; in { a."b c".${k} = 1; }

@@ -1,0 +1,1 @@
+/** doc-style comment **/ [ 1 /***/ 2 ]

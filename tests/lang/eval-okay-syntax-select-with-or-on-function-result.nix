@@ -1,0 +1,1 @@
+let f = x: { a = x; }; in [ (f 1).a ((f 2).b or "none") ]

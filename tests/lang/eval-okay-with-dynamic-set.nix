@@ -1,0 +1,1 @@
+with (if true then { v = "t"; } else { v = "f"; }); v

@@ -1,0 +1,1 @@
+{ b = import ./lib-cycle-b.nix; v = "a"; }
