@@ -11,6 +11,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    install_report_handler();
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -19,4 +20,16 @@ fn main() -> ExitCode {
             ExitCode::from(failure.exit_code)
         }
     }
+}
+
+/// Reports wrap to the terminal's width on a terminal, and not at all when
+/// standard error is a file or a pipe (logs, tests, CI).
+fn install_report_handler() {
+    use std::io::IsTerminal;
+    let terminal = std::io::stderr().is_terminal();
+    let _ = miette::set_hook(Box::new(move |_| {
+        let options = miette::MietteHandlerOpts::new().wrap_lines(terminal);
+        let options = if terminal { options } else { options.color(false).unicode(false) };
+        Box::new(options.build())
+    }));
 }

@@ -9,7 +9,7 @@ use miette::{Diagnostic, NamedSource, SourceSpan};
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ErrorKind {
     /// The text does not parse.
-    #[error("syntax error: {0}")]
+    #[error("syntax error, {0}")]
     Syntax(String),
     /// A variable that no scope binds.
     #[error("undefined variable '{0}'")]
@@ -18,14 +18,17 @@ pub enum ErrorKind {
     #[error("invalid integer '{0}': it does not fit in 64 bits")]
     InvalidInteger(String),
     /// `let ${x} = …;`
-    #[error("dynamic attributes are not allowed in let")]
+    #[error("dynamic attributes not allowed in let")]
     DynamicInLet,
     /// `inherit ${x};`
-    #[error("dynamic attributes are not allowed in inherit")]
+    #[error("dynamic attributes not allowed in inherit")]
     DynamicInInherit,
     /// The same attribute defined twice.
     #[error("attribute '{0}' already defined")]
     DuplicateAttr(String),
+    /// A computed attribute name that is already defined.
+    #[error("dynamic attribute '{0}' already defined")]
+    DuplicateDynamicAttr(String),
     /// `throw msg`.
     #[error("{0}")]
     Throw(String),

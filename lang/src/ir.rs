@@ -153,6 +153,8 @@ pub enum Expr {
         body: Rc<Expr>,
         /// The condition's place.
         span: Span,
+        /// The condition as Nix shows it in the failure message.
+        text: Rc<str>,
     },
     /// `!e`.
     Not(Rc<Expr>, Span),

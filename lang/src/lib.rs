@@ -25,6 +25,7 @@ pub mod builtins;
 mod compiler;
 pub mod error;
 pub mod eval;
+pub mod hash_format;
 pub mod io;
 pub mod ir;
 pub mod path;

@@ -7,21 +7,47 @@ use std::rc::Rc;
 /// Prints a value in Nix's syntax. Unevaluated thunks print as `<CODE>`;
 /// a non-empty set or list met a second time prints as `«repeated»`.
 pub fn print_value(value: &Value) -> String {
-    let mut out = Vec::new();
-    let mut seen = HashSet::new();
-    print_into(value, &mut out, &mut seen);
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&print_value_bytes(value)).into_owned()
 }
 
 /// Like [`print_value`], as raw bytes (strings need not be UTF-8).
 pub fn print_value_bytes(value: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
-    print_into(value, &mut out, &mut seen);
+    print_into(value, None, &mut out, &mut seen);
     out
 }
 
-fn print_into(value: &Value, out: &mut Vec<u8>, seen: &mut HashSet<usize>) {
+/// What makes a container "the same" for `«repeated»`, following Nix 2.8's
+/// memory layout: a set is its attribute storage; a list of three or more
+/// elements is its element array; a list of one or two elements lives inside
+/// its value cell, so only the same cell (here, the same thunk) repeats.
+fn identity(value: &Value, cell: Option<usize>) -> Option<usize> {
+    match value {
+        Value::Attrs(attrs) if !attrs.is_empty() => Some(Rc::as_ptr(attrs) as usize),
+        Value::List(items) if items.len() > 2 => Some(Rc::as_ptr(items) as usize),
+        Value::List(items) if !items.is_empty() => cell,
+        _ => None,
+    }
+}
+
+fn print_element(value: &Value, out: &mut Vec<u8>, seen: &mut HashSet<usize>) {
+    match value {
+        Value::Thunk(thunk) => match thunk.peek() {
+            Some(inner) => print_into(&inner, Some(Rc::as_ptr(&thunk.0) as usize), out, seen),
+            None => out.extend_from_slice(b"<CODE>"),
+        },
+        other => print_into(other, None, out, seen),
+    }
+}
+
+fn print_into(value: &Value, cell: Option<usize>, out: &mut Vec<u8>, seen: &mut HashSet<usize>) {
+    if let Some(key) = identity(value, cell)
+        && !seen.insert(key)
+    {
+        out.extend_from_slice("«repeated»".as_bytes());
+        return;
+    }
     stacker::maybe_grow(64 * 1024, 1024 * 1024, || match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
@@ -30,46 +56,50 @@ fn print_into(value: &Value, out: &mut Vec<u8>, seen: &mut HashSet<usize>) {
         Value::String(s) => escape_string(s.as_bytes(), out),
         Value::Path(p) => out.extend_from_slice(p.as_bytes()),
         Value::Attrs(attrs) => {
-            if !attrs.is_empty() && !seen.insert(Rc::as_ptr(attrs) as usize) {
-                out.extend_from_slice("«repeated»".as_bytes());
-                return;
-            }
             out.extend_from_slice(b"{ ");
             for attr in attrs.iter() {
                 attr.name.with_bytes(|name| print_attr_name(name, out));
                 out.extend_from_slice(b" = ");
-                print_into(&attr.value.peek(), out, seen);
+                print_element(&attr.value, out, seen);
                 out.extend_from_slice(b"; ");
             }
             out.push(b'}');
         }
         Value::List(items) => {
-            if !items.is_empty() && !seen.insert(Rc::as_ptr(items) as usize) {
-                out.extend_from_slice("«repeated»".as_bytes());
-                return;
-            }
             out.extend_from_slice(b"[ ");
             for item in items.iter() {
-                print_into(&item.peek(), out, seen);
+                print_element(item, out, seen);
                 out.push(b' ');
             }
             out.push(b']');
         }
         Value::Lambda(_) => out.extend_from_slice(b"<LAMBDA>"),
-        Value::PrimOp(app) => {
-            out.extend_from_slice(if app.args.is_empty() { b"<PRIMOP>" } else { b"<PRIMOP-APP>" })
-        }
+        Value::PrimOp(app) => out.extend_from_slice(if app.args.is_empty() { b"<PRIMOP>" } else { b"<PRIMOP-APP>" }),
         Value::Thunk(_) => out.extend_from_slice(b"<CODE>"),
     })
 }
 
-/// Writes an attribute name: bare when it is a valid identifier, quoted otherwise.
+/// Writes an attribute name: bare when it is a valid identifier, quoted
+/// otherwise (and `if`, the one keyword Nix 2.8 quotes), with every `$`
+/// escaped as Nix does in names.
 fn print_attr_name(name: &[u8], out: &mut Vec<u8>) {
-    if is_identifier(name) {
+    if is_identifier(name) && name != b"if" {
         out.extend_from_slice(name);
-    } else {
-        escape_string(name, out);
+        return;
     }
+    out.push(b'"');
+    for &b in name {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'$' => out.extend_from_slice(b"\\$"),
+            other => out.push(other),
+        }
+    }
+    out.push(b'"');
 }
 
 /// Whether a name can be written without quotes.

@@ -39,6 +39,7 @@ impl Symbol {
     }
 
     /// Interns a UTF-8 name.
+    #[allow(clippy::should_implement_trait)] // Infallible, unlike `FromStr`.
     pub fn from_str(name: &str) -> Symbol {
         Symbol::intern(name.as_bytes())
     }

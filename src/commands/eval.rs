@@ -19,7 +19,8 @@ pub fn run(args: EvalArgs) -> Result<(), Failure> {
     let mut options = EvalOptions::new(Rc::new(StdIo));
     options.search_path = search_path(&args.include);
     let mut vm = Vm::new(options);
-    let cwd = std::env::current_dir().map_err(|e| Failure::new(miette::miette!("cannot read the current directory: {e}")))?;
+    let cwd =
+        std::env::current_dir().map_err(|e| Failure::new(miette::miette!("cannot read the current directory: {e}")))?;
     let result = match (&args.expr, &args.file) {
         (Some(expr), _) => vm.eval_source("«string»", expr, &cwd),
         (None, Some(file)) => {

@@ -143,7 +143,7 @@ fn function_args(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
             ))),
         },
         Value::PrimOp(_) => Ok(Value::attrs(Attrs::new())),
-        other => Err(crate::eval::type_error("a function", &other)),
+        _ => Err(EvalError::new(ErrorKind::Other("'functionArgs' requires a function".into()))),
     }
 }
 

@@ -16,11 +16,7 @@ pub(super) const PRIMOPS: &[PrimOp] = &[
 ];
 
 fn io_error(action: &'static str, path: &str, error: std::io::Error) -> Box<EvalError> {
-    let message = match error.kind() {
-        std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
-        _ => error.to_string(),
-    };
-    EvalError::new(ErrorKind::Io { action, path: path.to_string(), message })
+    EvalError::new(ErrorKind::Io { action, path: path.to_string(), message: crate::eval::io_message(&error) })
 }
 
 fn read_file(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {

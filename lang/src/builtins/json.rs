@@ -7,10 +7,8 @@ use crate::print::format_float;
 use crate::symbol::Symbol;
 use crate::value::{Attr, Attrs, Context, Value};
 
-pub(super) const PRIMOPS: &[PrimOp] = &[
-    PrimOp { name: "toJSON", arity: 1, run: to_json },
-    PrimOp { name: "fromJSON", arity: 1, run: from_json },
-];
+pub(super) const PRIMOPS: &[PrimOp] =
+    &[PrimOp { name: "toJSON", arity: 1, run: to_json }, PrimOp { name: "fromJSON", arity: 1, run: from_json }];
 
 fn to_json(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     let mut context = Context::new();
@@ -28,13 +26,31 @@ pub fn value_to_json(vm: &mut Vm, value: &Value, import_paths: bool) -> EvalResu
     Ok(out)
 }
 
-fn write_json(vm: &mut Vm, value: &Value, import_paths: bool, out: &mut Vec<u8>, context: &mut Context) -> EvalResult<()> {
+fn write_json(
+    vm: &mut Vm,
+    value: &Value,
+    import_paths: bool,
+    out: &mut Vec<u8>,
+    context: &mut Context,
+) -> EvalResult<()> {
     let value = vm.force(value)?;
     stacker::maybe_grow(64 * 1024, 1024 * 1024, || match &value {
-        Value::Null => Ok(out.extend_from_slice(b"null")),
-        Value::Bool(b) => Ok(out.extend_from_slice(if *b { b"true" } else { b"false" })),
-        Value::Int(n) => Ok(out.extend_from_slice(n.to_string().as_bytes())),
-        Value::Float(f) => Ok(out.extend_from_slice(format_float(*f).as_bytes())),
+        Value::Null => {
+            out.extend_from_slice(b"null");
+            Ok(())
+        }
+        Value::Bool(b) => {
+            out.extend_from_slice(if *b { b"true" } else { b"false" });
+            Ok(())
+        }
+        Value::Int(n) => {
+            out.extend_from_slice(n.to_string().as_bytes());
+            Ok(())
+        }
+        Value::Float(f) => {
+            out.extend_from_slice(format_float(*f).as_bytes());
+            Ok(())
+        }
         Value::String(s) => {
             if let Some(c) = s.context() {
                 context.extend(c.iter().cloned());
@@ -114,29 +130,42 @@ fn escape_json(bytes: &[u8], out: &mut Vec<u8>) {
 fn from_json(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     let text = vm.force_string(&args[0])?;
     let parsed: serde_json::Value = serde_json::from_slice(text.as_bytes())
-        .map_err(|e| EvalError::new(ErrorKind::Other(format!("invalid JSON: {e}"))))?;
-    Ok(json_to_value(parsed))
+        .map_err(|e| EvalError::new(ErrorKind::Other(format!("parse error: syntax error while parsing JSON: {e}"))))?;
+    json_to_value(parsed)
 }
 
-/// Converts parsed JSON into a Nix value (integers stay integers).
-pub(crate) fn json_to_value(json: serde_json::Value) -> Value {
-    match json {
+/// Converts parsed JSON into a Nix value: numbers written without a
+/// fraction or exponent are integers (and must fit in 64 bits).
+pub(crate) fn json_to_value(json: serde_json::Value) -> EvalResult<Value> {
+    Ok(match json {
         serde_json::Value::Null => Value::Null,
         serde_json::Value::Bool(b) => Value::Bool(b),
-        serde_json::Value::Number(n) => match n.as_i64() {
-            Some(i) => Value::Int(i),
-            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
-        },
+        serde_json::Value::Number(n) => {
+            let text = n.to_string();
+            if text.contains(['.', 'e', 'E']) {
+                let number: f64 = text.parse().unwrap_or(f64::INFINITY);
+                if !number.is_finite() {
+                    return Err(EvalError::new(ErrorKind::Other(format!(
+                        "number overflow while parsing JSON: '{text}'"
+                    ))));
+                }
+                Value::Float(number)
+            } else {
+                Value::Int(text.parse().map_err(|_| {
+                    EvalError::new(ErrorKind::Other(format!("number overflow while parsing JSON: '{text}'")))
+                })?)
+            }
+        }
         serde_json::Value::String(s) => Value::string(s),
-        serde_json::Value::Array(items) => Value::list(items.into_iter().map(json_to_value).collect()),
+        serde_json::Value::Array(items) => {
+            Value::list(items.into_iter().map(json_to_value).collect::<EvalResult<Vec<Value>>>()?)
+        }
         serde_json::Value::Object(map) => {
-            let mut entries: Vec<Attr> = map
-                .into_iter()
-                .map(|(k, v)| Attr { name: Symbol::from_str(&k), value: json_to_value(v), span: None })
-                .collect();
-            // Later duplicates win, as in Nix.
-            entries.reverse();
+            let mut entries = Vec::with_capacity(map.len());
+            for (key, value) in map {
+                entries.push(Attr { name: Symbol::from_str(&key), value: json_to_value(value)?, span: None });
+            }
             Value::attrs(Attrs::from_unsorted(entries))
         }
-    }
+    })
 }

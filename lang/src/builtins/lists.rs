@@ -178,7 +178,7 @@ fn concat_map(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
 fn elem(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     let list = vm.force_list(&args[1])?;
     for item in list.iter() {
-        if vm.equal(&args[0], item)? {
+        if vm.equal_elements(&args[0], item)? {
             return Ok(Value::Bool(true));
         }
     }
@@ -201,7 +201,9 @@ fn head(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     let list = vm.force_list(&args[0])?;
     match list.first() {
         Some(item) => vm.force(item),
-        None => Err(EvalError::new(ErrorKind::Other("list index 0 is out of bounds: 'head' called on an empty list".into()))),
+        None => Err(EvalError::new(ErrorKind::Other(
+            "list index 0 is out of bounds: 'head' called on an empty list".into(),
+        ))),
     }
 }
 
@@ -262,7 +264,7 @@ fn cat_attrs(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
 
 fn generic_closure(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     let spec = vm.force_attrs(&args[0])?;
-    let missing = |name: &str| EvalError::new(ErrorKind::AttrMissing { name: name.into(), suggestion: None });
+    let missing = |name: &str| EvalError::new(ErrorKind::Other(format!("attribute '{name}' required")));
     let start = spec.get_str("startSet").cloned().ok_or_else(|| missing("startSet"))?;
     let operator = spec.get_str("operator").cloned().ok_or_else(|| missing("operator"))?;
     let operator = vm.force_function(&operator)?;

@@ -6,6 +6,7 @@
 
 mod arith;
 mod attrs;
+mod context;
 mod control;
 mod fs;
 mod hash;
@@ -14,6 +15,7 @@ mod lists;
 mod strings;
 mod toml;
 mod types;
+mod versions;
 mod xml;
 
 pub use json::value_to_json;
@@ -62,6 +64,7 @@ fn all_primops() -> impl Iterator<Item = &'static PrimOp> {
     [
         arith::PRIMOPS,
         attrs::PRIMOPS,
+        context::PRIMOPS,
         control::PRIMOPS,
         fs::PRIMOPS,
         hash::PRIMOPS,
@@ -70,10 +73,11 @@ fn all_primops() -> impl Iterator<Item = &'static PrimOp> {
         strings::PRIMOPS,
         toml::PRIMOPS,
         types::PRIMOPS,
+        versions::PRIMOPS,
         xml::PRIMOPS,
     ]
-        .into_iter()
-        .flatten()
+    .into_iter()
+    .flatten()
 }
 
 /// Builds the global scope: `builtins`, `true`, `false`, `null`, the
@@ -88,10 +92,8 @@ pub fn globals(options: &EvalOptions) -> HashMap<Symbol, Value> {
     add("false", Value::Bool(false));
     add("null", Value::Null);
     add("currentSystem", Value::string(&options.current_system));
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     add("currentTime", Value::Int(now));
     add("langVersion", Value::Int(6));
     add("nixVersion", Value::string("2.18.0"));
@@ -101,7 +103,11 @@ pub fn globals(options: &EvalOptions) -> HashMap<Symbol, Value> {
         .iter()
         .map(|entry| {
             let attrs = Attrs::from_unsorted(vec![
-                Attr { name: Symbol::from_str("path"), value: Value::string(entry.path.to_string_lossy().as_bytes()), span: None },
+                Attr {
+                    name: Symbol::from_str("path"),
+                    value: Value::string(entry.path.to_string_lossy().as_bytes()),
+                    span: None,
+                },
                 Attr { name: Symbol::from_str("prefix"), value: Value::string(&entry.prefix), span: None },
             ]);
             Value::attrs(attrs)

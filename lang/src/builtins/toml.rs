@@ -1,5 +1,62 @@
 //! `builtins.fromTOML`.
 
 use super::PrimOp;
+use crate::error::{ErrorKind, EvalError, EvalResult};
+use crate::eval::Vm;
+use crate::symbol::Symbol;
+use crate::value::{Attr, Attrs, Value};
 
-pub(super) const PRIMOPS: &[PrimOp] = &[];
+pub(super) const PRIMOPS: &[PrimOp] = &[PrimOp { name: "fromTOML", arity: 1, run: from_toml }];
+
+/// An error in the form Nix 2.8 reports every `fromTOML` failure.
+fn toml_error(message: &str) -> Box<EvalError> {
+    EvalError::new(ErrorKind::Other(format!("while parsing a TOML string: {message}")))
+}
+
+/// `fromTOML s`: tables become sets, arrays lists, and scalars the
+/// corresponding Nix values. Dates and times are rejected, as in Nix 2.8.
+fn from_toml(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+    let text = vm.force_string(&args[0])?;
+    let text = std::str::from_utf8(text.as_bytes()).map_err(|e| toml_error(&format!("invalid UTF-8: {e}")))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| toml_error(&describe_error(text, &e)))?;
+    table_to_value(table)
+}
+
+/// The parser's message followed by the line and column it points at.
+fn describe_error(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim_end();
+    let Some(start) = error.span().map(|span| span.start.min(text.len())) else {
+        return message.to_string();
+    };
+    let before = text.get(..start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("{message} at line {line}, column {column}")
+}
+
+/// Converts a table into a set.
+fn table_to_value(table: toml::Table) -> EvalResult<Value> {
+    let mut entries = Vec::with_capacity(table.len());
+    for (key, value) in table {
+        entries.push(Attr { name: Symbol::from_str(&key), value: toml_to_value(value)?, span: None });
+    }
+    Ok(Value::attrs(Attrs::from_unsorted(entries)))
+}
+
+/// Converts one TOML value.
+fn toml_to_value(value: toml::Value) -> EvalResult<Value> {
+    stacker::maybe_grow(64 * 1024, 1024 * 1024, || match value {
+        toml::Value::String(s) => Ok(Value::string(until_nul(&s))),
+        toml::Value::Integer(n) => Ok(Value::Int(n)),
+        toml::Value::Float(f) => Ok(Value::Float(f)),
+        toml::Value::Boolean(b) => Ok(Value::Bool(b)),
+        toml::Value::Datetime(_) => Err(toml_error("Dates and times are not supported")),
+        toml::Value::Array(items) => Ok(Value::list(items.into_iter().map(toml_to_value).collect::<EvalResult<_>>()?)),
+        toml::Value::Table(table) => table_to_value(table),
+    })
+}
+
+/// A string up to its first NUL: Nix's strings end there.
+fn until_nul(s: &str) -> &str {
+    s.split('\0').next().unwrap_or(s)
+}

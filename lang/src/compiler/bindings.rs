@@ -45,8 +45,11 @@ pub(super) enum PendingValue {
 }
 
 impl PendingValue {
+    /// Whether the value refers to the scope outside the bindings. Only a
+    /// plain `inherit x;` does: Nix evaluates `inherit (e) x;` in the
+    /// bindings' own scope.
     fn is_inherited(&self) -> bool {
-        matches!(self, PendingValue::Inherit(_) | PendingValue::InheritFrom(..))
+        matches!(self, PendingValue::Inherit(_))
     }
 }
 
@@ -59,8 +62,7 @@ impl<'a> Compiler<'a> {
             match entry {
                 ast::Entry::Inherit(inherit) => self.collect_inherit(&mut set, inherit),
                 ast::Entry::AttrpathValue(binding) => {
-                    let attrs: Vec<ast::Attr> =
-                        binding.attrpath().map(|p| p.attrs().collect()).unwrap_or_default();
+                    let attrs: Vec<ast::Attr> = binding.attrpath().map(|p| p.attrs().collect()).unwrap_or_default();
                     let Some(value) = binding.value() else { continue };
                     if attrs.is_empty() {
                         continue;
@@ -95,6 +97,7 @@ impl<'a> Compiler<'a> {
     /// Inserts `path = value` into `set`, creating or descending into
     /// nested sets as Nix's `addAttr` does.
     fn insert_path(&mut self, set: &mut PendingSet, path: &[ast::Attr], value: ast::Expr, prefix: String) {
+        let whole = self.path_text(&prefix, path);
         let attr = &path[0];
         let span = self.span(attr);
         let Some(name) = self.static_name(attr) else {
@@ -114,7 +117,7 @@ impl<'a> Compiler<'a> {
             let index = match existing {
                 Some(index) => {
                     if !self.make_nested(&mut set.statics[index]) {
-                        self.error(ErrorKind::DuplicateAttr(full_name), span);
+                        self.error(ErrorKind::DuplicateAttr(whole), span);
                         return;
                     }
                     index
@@ -153,6 +156,18 @@ impl<'a> Compiler<'a> {
                 target.dynamics.extend(incoming.dynamics);
             }
         }
+    }
+
+    /// The dotted text of a whole attribute path, for messages.
+    fn path_text(&self, prefix: &str, path: &[ast::Attr]) -> String {
+        let names: Vec<String> = path
+            .iter()
+            .map(|attr| match self.static_name(attr) {
+                Some(name) => name.text(),
+                None => "${…}".to_string(),
+            })
+            .collect();
+        format!("{prefix}{}", names.join("."))
     }
 
     /// Turns an attribute whose value is a set literal into a nested set so
@@ -228,9 +243,9 @@ impl<'a> Compiler<'a> {
 
     fn dynamic_name(&mut self, attr: ast::Attr) -> Rc<Expr> {
         match attr {
-            ast::Attr::Ident(ident) => Rc::new(Expr::Const(crate::value::Value::string(
-                super::ident_name(&ident).bytes(),
-            ))),
+            ast::Attr::Ident(ident) => {
+                Rc::new(Expr::Const(crate::value::Value::string(super::ident_name(&ident).bytes())))
+            }
             ast::Attr::Str(string) => self.string(&string),
             ast::Attr::Dynamic(dynamic) => self.opt_expr(dynamic.expr()),
         }
@@ -284,4 +299,3 @@ impl<'a> Compiler<'a> {
         }
     }
 }
-

@@ -5,6 +5,7 @@
 
 mod bindings;
 mod scope;
+mod show;
 mod strings;
 
 pub(crate) use scope::Scope;
@@ -40,11 +41,11 @@ pub(crate) struct CompileInput<'a> {
 /// Parses and lowers a source text.
 pub(crate) fn compile(input: CompileInput<'_>) -> Result<Rc<Expr>, Vec<CompileError>> {
     let parse = rnix::Root::parse(input.text);
-    let mut errors: Vec<CompileError> = parse
-        .errors()
-        .iter()
-        .map(|e| parse_error(e, input.file, input.text.len()))
-        .collect();
+    let mut errors: Vec<CompileError> = parse.errors().iter().map(|e| parse_error(e, input.file, input.text)).collect();
+    if !errors.is_empty() {
+        // A tree with errors has holes; lowering it would only add noise.
+        return Err(errors);
+    }
     let root = parse.tree();
     let mut compiler = Compiler {
         file: input.file,
@@ -59,33 +60,36 @@ pub(crate) fn compile(input: CompileInput<'_>) -> Result<Rc<Expr>, Vec<CompileEr
         Some(expr) => compiler.expr(expr),
         None => Rc::new(Expr::Const(Value::Null)),
     };
-    if errors.is_empty() {
-        errors = compiler.errors;
-    }
+    errors = compiler.errors;
     if errors.is_empty() { Ok(expr) } else { Err(errors) }
 }
 
-fn parse_error(error: &rnix::ParseError, file: FileId, len: usize) -> CompileError {
+fn parse_error(error: &rnix::ParseError, file: FileId, text: &str) -> CompileError {
     use rnix::ParseError as P;
+    let len = text.len();
     let at_end = Span { file, start: len as u32, end: len as u32 };
     let span = |r: &rnix::TextRange| Span { file, start: r.start().into(), end: r.end().into() };
     let (message, place) = match error {
         P::Unexpected(range) => ("unexpected input".to_string(), span(range)),
         P::UnexpectedExtra(range) => ("unexpected input after the expression".to_string(), span(range)),
-        P::UnexpectedWanted(got, range, wanted) => (
-            format!("unexpected {}, expected {}", describe_kind(*got), describe_kinds(wanted)),
-            span(range),
-        ),
+        P::UnexpectedWanted(got, range, wanted) => {
+            (format!("unexpected {}, expected {}", describe_kind(*got), describe_kinds(wanted)), span(range))
+        }
         P::UnexpectedDoubleBind(range) => ("a pattern may be bound only once".to_string(), span(range)),
         P::UnexpectedEOF => ("unexpected end of file".to_string(), at_end),
         P::UnexpectedEOFWanted(wanted) => {
             (format!("unexpected end of file, expected {}", describe_kinds(wanted)), at_end)
         }
-        P::DuplicatedArgs(range, name) => {
-            (format!("duplicate formal function argument '{name}'"), span(range))
-        }
+        P::DuplicatedArgs(range, name) => (format!("duplicate formal function argument '{name}'"), span(range)),
         P::RecursionLimitExceeded => ("expression nested too deeply to parse".to_string(), at_end),
-        other => (format!("syntax error: {other}"), at_end),
+        other => (format!("{other}"), at_end),
+    };
+    // rnix reports `./dir/` as an invalid token; say what is wrong with it.
+    let token = text.get(place.start as usize..place.end as usize).unwrap_or("");
+    let message = if token.contains('/') && token.ends_with('/') && !token.contains(char::is_whitespace) {
+        format!("path has a trailing slash: '{token}'")
+    } else {
+        message
     };
     CompileError { kind: ErrorKind::Syntax(message), span: place }
 }
@@ -170,9 +174,10 @@ impl<'a> Compiler<'a> {
                     Some(cond) => self.span(&cond),
                     None => self.span(&assert),
                 };
+                let text = assert.condition().map(|c| show::show(&c)).unwrap_or_default();
                 let cond = self.opt_expr(assert.condition());
                 let body = self.opt_expr(assert.body());
-                Rc::new(Expr::Assert { cond, body, span })
+                Rc::new(Expr::Assert { cond, body, span, text: Rc::from(text) })
             }
             ast::Expr::Error(_) => Self::konst(Value::Null),
             ast::Expr::IfElse(if_else) => {
@@ -205,12 +210,7 @@ impl<'a> Compiler<'a> {
                 let span = self.span(&legacy);
                 let set = self.attrs_from_entries(&legacy, true, span);
                 let body = Symbol::from_str("body");
-                Rc::new(Expr::Select {
-                    expr: set,
-                    path: Box::new([AttrKey::Static(body)]),
-                    default: None,
-                    span,
-                })
+                Rc::new(Expr::Select { expr: set, path: Box::new([AttrKey::Static(body)]), default: None, span })
             }
             ast::Expr::LetIn(let_in) => self.let_in(let_in),
             ast::Expr::List(list) => {
@@ -230,11 +230,8 @@ impl<'a> Compiler<'a> {
                 let operand = self.opt_expr(unary.expr());
                 match unary.operator() {
                     Some(UnaryOpKind::Invert) => Rc::new(Expr::Not(operand, span)),
-                    _ => match &*operand {
-                        Expr::Const(Value::Int(n)) if *n != i64::MIN => Self::konst(Value::Int(-n)),
-                        Expr::Const(Value::Float(f)) => Self::konst(Value::Float(-f)),
-                        _ => Rc::new(Expr::Negate(operand, span)),
-                    },
+                    // `-x` is `0 - x`, so `-0.0` is `0.0`, as in Nix.
+                    _ => Rc::new(Expr::Negate(operand, span)),
                 }
             }
             ast::Expr::Ident(ident) => self.variable(&ident),
@@ -277,9 +274,7 @@ impl<'a> Compiler<'a> {
         match self.scopes.resolve(name, 0) {
             Resolution::Static(slot) => Rc::new(Expr::Var(slot, span)),
             Resolution::Global(value) => Self::konst(value),
-            Resolution::With(depths) => {
-                Rc::new(Expr::WithVar { name, depths: depths.into_boxed_slice(), span })
-            }
+            Resolution::With(depths) => Rc::new(Expr::WithVar { name, depths: depths.into_boxed_slice(), span }),
             Resolution::Undefined => {
                 self.error(ErrorKind::UndefinedVariable(name), span);
                 Self::konst(Value::Null)
@@ -389,8 +384,10 @@ impl<'a> Compiler<'a> {
             match part {
                 ast::InterpolPart::Literal(content) => {
                     let mut text = content.text().to_string();
-                    if index == 0 {
-                        if let Some(rest) = text.strip_prefix("~/") {
+                    if index == 0
+                        && let Some(rest) = text.strip_prefix("~/")
+                    {
+                        {
                             let Some(home) = self.home else {
                                 self.error(ErrorKind::Other("cannot resolve '~/' : $HOME is not set".into()), span);
                                 return Self::konst(Value::Null);
@@ -400,9 +397,7 @@ impl<'a> Compiler<'a> {
                     }
                     lowered.push(StrPart::Literal(text.into_bytes()));
                 }
-                ast::InterpolPart::Interpolation(interpol) => {
-                    lowered.push(StrPart::Interpolation(interpol))
-                }
+                ast::InterpolPart::Interpolation(interpol) => lowered.push(StrPart::Interpolation(interpol)),
             }
         }
         if literal_only {
@@ -414,11 +409,7 @@ impl<'a> Compiler<'a> {
                 })
                 .collect();
             let text = String::from_utf8_lossy(&text);
-            let absolute = if text.starts_with('/') {
-                canonicalize(&text)
-            } else {
-                join(self.base_dir, &text)
-            };
+            let absolute = if text.starts_with('/') { canonicalize(&text) } else { join(self.base_dir, &text) };
             return Self::konst(Value::Path(Rc::from(absolute)));
         }
         let parts = self.parts(lowered);
@@ -456,11 +447,8 @@ impl<'a> Compiler<'a> {
         }
         let names: Vec<Symbol> = pending.statics.iter().map(|a| a.name).collect();
         self.scopes.push(Scope::Static(names));
-        let bindings: Vec<Rc<Expr>> = pending
-            .statics
-            .into_iter()
-            .map(|attr| self.pending_value(attr.value, attr.name, true))
-            .collect();
+        let bindings: Vec<Rc<Expr>> =
+            pending.statics.into_iter().map(|attr| self.pending_value(attr.value, attr.name, true)).collect();
         let body = self.opt_expr(let_in.body());
         self.scopes.pop();
         let _ = span;
@@ -487,6 +475,10 @@ impl<'a> Compiler<'a> {
                 let mut defaults = Vec::new();
                 for entry in pattern.pat_entries() {
                     let formal = entry.ident().map(|i| ident_name(&i)).unwrap_or(Symbol::from_str("_"));
+                    if names.contains(&formal) {
+                        let span = self.span(&entry);
+                        self.error(ErrorKind::Syntax(format!("duplicate formal function argument '{formal}'")), span);
+                    }
                     names.push(formal);
                     defaults.push(entry.default());
                 }
@@ -494,10 +486,7 @@ impl<'a> Compiler<'a> {
                 if let Some(at) = at {
                     if names.contains(&at) {
                         let span = self.span(&pattern);
-                        self.error(
-                            ErrorKind::Syntax(format!("duplicate formal function argument '{at}'")),
-                            span,
-                        );
+                        self.error(ErrorKind::Syntax(format!("duplicate formal function argument '{at}'")), span);
                     }
                     names.push(at);
                 }
@@ -513,10 +502,7 @@ impl<'a> Compiler<'a> {
                 formals: defaults
                     .into_iter()
                     .zip(names.iter())
-                    .map(|(default, &name)| crate::ir::Formal {
-                        name,
-                        default: default.map(|d| self.expr(d)),
-                    })
+                    .map(|(default, &name)| crate::ir::Formal { name, default: default.map(|d| self.expr(d)) })
                     .collect(),
                 ellipsis,
                 at,

@@ -4,7 +4,7 @@
 //! Nix's own lexer and indentation-stripping rules to it so that the result
 //! is byte for byte what Nix produces.
 
-use rnix::ast::{self, AstToken, InterpolPart};
+use rnix::ast::{self, InterpolPart};
 use rowan::ast::AstNode;
 
 /// A piece of a string after lowering.
@@ -17,22 +17,31 @@ pub(crate) enum StrPart {
 
 /// The parts of a string literal, escapes resolved and indentation stripped.
 pub(crate) fn string_parts(node: &ast::Str) -> Vec<StrPart> {
-    let indented = node
-        .syntax()
-        .children_with_tokens()
-        .next()
-        .and_then(|t| t.into_token())
-        .is_some_and(|t| t.text() == "''");
+    let indented =
+        node.syntax().children_with_tokens().next().and_then(|t| t.into_token()).is_some_and(|t| t.text() == "''");
     if indented { indented_parts(node) } else { plain_parts(node) }
+}
+
+/// The literal pieces and interpolations of a string node. (rnix's own
+/// `parts()` asserts on the shapes an erroneous tree can have.)
+fn raw_parts(node: &ast::Str) -> Vec<InterpolPart<rnix::SyntaxToken>> {
+    node.syntax()
+        .children_with_tokens()
+        .filter_map(|child| match child {
+            rowan::NodeOrToken::Token(token) if token.kind() == rnix::SyntaxKind::TOKEN_STRING_CONTENT => {
+                Some(InterpolPart::Literal(token))
+            }
+            rowan::NodeOrToken::Token(_) => None,
+            rowan::NodeOrToken::Node(node) => ast::Interpol::cast(node).map(InterpolPart::Interpolation),
+        })
+        .collect()
 }
 
 fn plain_parts(node: &ast::Str) -> Vec<StrPart> {
     let mut parts = Vec::new();
-    for part in node.parts() {
+    for part in raw_parts(node) {
         match part {
-            InterpolPart::Literal(text) => {
-                push_literal(&mut parts, unescape_plain(text.syntax().text()))
-            }
+            InterpolPart::Literal(text) => push_literal(&mut parts, unescape_plain(text.text())),
             InterpolPart::Interpolation(interpol) => parts.push(StrPart::Interpolation(interpol)),
         }
     }
@@ -86,17 +95,20 @@ fn escaped(c: u8) -> u8 {
 enum IndToken {
     /// Text; `indented` is false for escapes, whose leading whitespace
     /// does not count as indentation.
-    Text { bytes: Vec<u8>, indented: bool },
+    Text {
+        bytes: Vec<u8>,
+        indented: bool,
+    },
     Interpolation(ast::Interpol),
 }
 
 fn indented_parts(node: &ast::Str) -> Vec<StrPart> {
     let mut tokens = Vec::new();
     let mut first = true;
-    for part in node.parts() {
+    for part in raw_parts(node) {
         match part {
             InterpolPart::Literal(text) => {
-                let mut raw = text.syntax().text();
+                let mut raw = text.text();
                 if first {
                     // The opening `''` swallows spaces followed by a newline.
                     let spaces = raw.bytes().take_while(|&b| b == b' ').count();
@@ -240,12 +252,11 @@ fn strip_indentation(tokens: Vec<IndToken>) -> Vec<StrPart> {
                         }
                     }
                 }
-                if position + 1 == count {
-                    if let Some(p) = out.iter().rposition(|&b| b == b'\n') {
-                        if out[p + 1..].iter().all(|&b| b == b' ') {
-                            out.truncate(p + 1);
-                        }
-                    }
+                if position + 1 == count
+                    && let Some(p) = out.iter().rposition(|&b| b == b'\n')
+                    && out[p + 1..].iter().all(|&b| b == b' ')
+                {
+                    out.truncate(p + 1);
                 }
                 push_literal(&mut parts, out);
             }

@@ -59,7 +59,9 @@ impl Vm {
                     let item = self.force(item)?;
                     let piece = self.coerce_to_string(&item, mode, import_paths)?;
                     // Nix separates elements with a space, except after an empty list.
-                    if index > 0 && !matches!(items.get(index - 1).map(Value::peek), Some(Value::List(l)) if l.is_empty()) {
+                    if index > 0
+                        && !matches!(items.get(index - 1).map(Value::peek), Some(Value::List(l)) if l.is_empty())
+                    {
                         builder.push_bytes(b" ");
                     }
                     builder.push_str(&piece);

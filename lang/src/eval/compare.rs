@@ -14,6 +14,16 @@ impl Vm {
         stacker::maybe_grow(128 * 1024, 4 * 1024 * 1024, || self.equal_inner(lhs, rhs))
     }
 
+    /// Equality of two container elements: the very same value is equal to
+    /// itself without being looked at (so `[ f ] == [ f ]` holds for a
+    /// function `f`), as Nix compares element pointers first.
+    pub fn equal_elements(&mut self, lhs: &Value, rhs: &Value) -> EvalResult<bool> {
+        if same_value(lhs, rhs) {
+            return Ok(true);
+        }
+        self.equal(lhs, rhs)
+    }
+
     fn equal_inner(&mut self, lhs: &Value, rhs: &Value) -> EvalResult<bool> {
         let lhs = self.force(lhs)?;
         let rhs = self.force(rhs)?;
@@ -33,7 +43,7 @@ impl Vm {
                     return Ok(false);
                 }
                 for (x, y) in a.iter().zip(b.iter()) {
-                    if !same_value(x, y) && !self.equal(x, y)? {
+                    if !self.equal_elements(x, y)? {
                         return Ok(false);
                     }
                 }
@@ -44,11 +54,12 @@ impl Vm {
                     return Ok(true);
                 }
                 // Derivation-like sets compare by their output path.
-                if lhs.is_derivation() && rhs.is_derivation() {
-                    if let (Some(x), Some(y)) = (a.get(self.well_known.out_path), b.get(self.well_known.out_path)) {
-                        let (x, y) = (x.clone(), y.clone());
-                        return self.equal(&x, &y);
-                    }
+                if lhs.is_derivation()
+                    && rhs.is_derivation()
+                    && let (Some(x), Some(y)) = (a.get(self.well_known.out_path), b.get(self.well_known.out_path))
+                {
+                    let (x, y) = (x.clone(), y.clone());
+                    return self.equal(&x, &y);
                 }
                 if a.len() != b.len() {
                     return Ok(false);
@@ -57,7 +68,7 @@ impl Vm {
                     if x.name != y.name {
                         return Ok(false);
                     }
-                    if !same_value(&x.value, &y.value) && !self.equal(&x.value, &y.value)? {
+                    if !self.equal_elements(&x.value, &y.value)? {
                         return Ok(false);
                     }
                 }

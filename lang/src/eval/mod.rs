@@ -129,10 +129,10 @@ impl Vm {
         if self.options.io.file_type(Path::new(&path)).ok() == Some(crate::io::FileType::Directory) {
             path = join(&path, "default.nix");
         }
-        if scope.is_none() {
-            if let Some(value) = self.imports.get(&path) {
-                return Ok(value.clone());
-            }
+        if scope.is_none()
+            && let Some(value) = self.imports.get(&path)
+        {
+            return Ok(value.clone());
         }
         let bytes = self.options.io.read_file(Path::new(&path)).map_err(|e| {
             EvalError::new(ErrorKind::Io { action: "reading", path: path.clone(), message: io_message(&e) })
@@ -198,14 +198,10 @@ impl Vm {
                 self.force(&value).map_err(|e| at(e, *span))
             }
             Expr::WithVar { name, depths, span } => self.with_lookup(*name, depths, env, *span),
-            Expr::Select { expr, path, default, span } => {
-                self.select(expr, path, default.as_deref(), env, *span)
-            }
+            Expr::Select { expr, path, default, span } => self.select(expr, path, default.as_deref(), env, *span),
             Expr::HasAttr { expr, path, .. } => self.has_attr(expr, path, env),
             Expr::Attrs(attrs) => self.attrs(attrs, env),
-            Expr::List(items) => {
-                Ok(Value::list(items.iter().map(|item| self.make_thunk(item, env)).collect()))
-            }
+            Expr::List(items) => Ok(Value::list(items.iter().map(|item| self.make_thunk(item, env)).collect())),
             Expr::Let { bindings, body } => {
                 let inner = env.child(bindings.len());
                 for (index, binding) in bindings.iter().enumerate() {
@@ -219,9 +215,7 @@ impl Vm {
                 let inner = env.child_with(vec![namespace]);
                 self.eval(body, &inner)
             }
-            Expr::Lambda(lambda) => {
-                Ok(Value::Lambda(Rc::new(Closure { lambda: lambda.clone(), env: env.clone() })))
-            }
+            Expr::Lambda(lambda) => Ok(Value::Lambda(Rc::new(Closure { lambda: lambda.clone(), env: env.clone() }))),
             Expr::Apply { function, args, span } => {
                 let function = self.eval(function, env)?;
                 let args: Vec<Value> = args.iter().map(|arg| self.make_thunk(arg, env)).collect();
@@ -231,13 +225,12 @@ impl Vm {
                 let cond = self.eval(cond, env)?;
                 if self.expect_bool(&cond, *span)? { self.eval(then, env) } else { self.eval(otherwise, env) }
             }
-            Expr::Assert { cond, body, span } => {
+            Expr::Assert { cond, body, span, text } => {
                 let value = self.eval(cond, env)?;
                 if self.expect_bool(&value, *span)? {
                     self.eval(body, env)
                 } else {
-                    let text = self.source_text(*span);
-                    Err(EvalError::at(ErrorKind::AssertionFailed(text), *span))
+                    Err(EvalError::at(ErrorKind::AssertionFailed(text.to_string()), *span))
                 }
             }
             Expr::Not(operand, span) => {
@@ -272,10 +265,13 @@ impl Vm {
                 let mut text = Vec::new();
                 for part in parts.iter() {
                     let value = self.eval(part, env)?;
-                    let piece = self.coerce_to_string(&value, CoerceMode::Interpolation, false).map_err(|e| at(e, *span))?;
+                    let piece =
+                        self.coerce_to_string(&value, CoerceMode::Interpolation, false).map_err(|e| at(e, *span))?;
                     if piece.has_context() {
                         return Err(EvalError::at(
-                            ErrorKind::Other("a string that refers to a store path cannot be appended to a path".into()),
+                            ErrorKind::Other(
+                                "a string that refers to a store path cannot be appended to a path".into(),
+                            ),
                             *span,
                         ));
                     }
@@ -568,10 +564,12 @@ impl Vm {
 
     fn has_attr(&mut self, expr: &Expr, path: &[AttrKey], env: &Env) -> EvalResult<Value> {
         let mut value = self.eval(expr, env)?;
-        for key in path {
+        for (position, key) in path.iter().enumerate() {
             let name = self.attr_name(key, env)?;
             let Value::Attrs(attrs) = &value else { return Ok(Value::Bool(false)) };
             match attrs.get(name) {
+                // The last attribute's value is not needed, so not forced.
+                Some(_) if position + 1 == path.len() => return Ok(Value::Bool(true)),
                 Some(next) => {
                     let next = next.clone();
                     value = self.force(&next)?;
@@ -607,7 +605,7 @@ impl Vm {
             let name = self.expect_string(&name).map_err(|e| at(e, attr.span))?;
             let name = Symbol::intern(name.as_bytes());
             if entries.iter().any(|a| a.name == name) {
-                return Err(EvalError::at(ErrorKind::DuplicateAttr(name.text()), attr.span));
+                return Err(EvalError::at(ErrorKind::DuplicateDynamicAttr(name.text()), attr.span));
             }
             let value = self.make_thunk(&attr.value, &scope);
             entries.push(Attr { name, value, span: Some(attr.span) });
@@ -655,14 +653,8 @@ impl Vm {
             }
         }
         Err(EvalError::new(ErrorKind::Other(format!(
-            "file '{name}' was not found in the search path (add it with -I or $IMGX_PATH)"
+            "file '{name}' was not found in the Nix search path (add it with -I or $IMGX_PATH)"
         ))))
-    }
-
-    /// The source text of a span.
-    pub(crate) fn source_text(&self, span: Span) -> String {
-        let file = self.sources.get(span.file);
-        file.text.get(span.start as usize..span.end as usize).unwrap_or("").to_string()
     }
 
     /// Requires a Boolean.
@@ -721,10 +713,10 @@ fn describe_lambda(lambda: &LambdaExpr) -> String {
     }
 }
 
-fn io_message(error: &std::io::Error) -> String {
+pub(crate) fn io_message(error: &std::io::Error) -> String {
     match error.kind() {
-        std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        std::io::ErrorKind::NotFound => "No such file or directory".to_string(),
+        std::io::ErrorKind::PermissionDenied => "Permission denied".to_string(),
         _ => error.to_string(),
     }
 }

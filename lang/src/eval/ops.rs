@@ -70,25 +70,20 @@ impl Vm {
                 builder.push_str(&piece);
                 Ok(Value::String(builder.finish()))
             }
-            (Value::Attrs(_), Value::String(_)) => {
-                let left = self.coerce_to_string(&lhs, super::CoerceMode::Interpolation, true)?;
-                let mut builder = StringBuilder::new();
-                builder.push_str(&left);
-                if let Value::String(s) = &rhs {
-                    builder.push_str(s);
-                }
-                Ok(Value::String(builder.finish()))
-            }
             (Value::Int(_) | Value::Float(_), other) => Err(EvalError::new(ErrorKind::Other(format!(
                 "cannot add {} to {}",
                 other.ty().describe(),
                 lhs.ty().describe()
             )))),
-            (other, _) => Err(EvalError::new(ErrorKind::Other(format!(
-                "cannot add {} to {}",
-                rhs.ty().describe(),
-                other.ty().describe()
-            )))),
+            // Anything else is string concatenation, if both sides coerce.
+            _ => {
+                let left = self.coerce_to_string(&lhs, super::CoerceMode::Interpolation, true)?;
+                let right = self.coerce_to_string(&rhs, super::CoerceMode::Interpolation, true)?;
+                let mut builder = StringBuilder::new();
+                builder.push_str(&left);
+                builder.push_str(&right);
+                Ok(Value::String(builder.finish()))
+            }
         }
     }
 
@@ -109,9 +104,9 @@ impl Vm {
                         (a.checked_div(b), "dividing", "/")
                     }
                 };
-                result.map(Value::Int).ok_or_else(|| {
-                    EvalError::new(ErrorKind::IntegerOverflow(format!("{verb} {a} {symbol} {b}")))
-                })
+                result
+                    .map(Value::Int)
+                    .ok_or_else(|| EvalError::new(ErrorKind::IntegerOverflow(format!("{verb} {a} {symbol} {b}"))))
             }
             (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
                 let a = as_float(&lhs);

@@ -69,10 +69,7 @@ impl Attrs {
             return self.entries.iter().find(|a| a.name == name);
         }
         name.with_bytes(|key| {
-            self.entries
-                .binary_search_by(|a| a.name.with_bytes(|n| n.cmp(key)))
-                .ok()
-                .map(|i| &self.entries[i])
+            self.entries.binary_search_by(|a| a.name.with_bytes(|n| n.cmp(key))).ok().map(|i| &self.entries[i])
         })
     }
 

@@ -8,9 +8,9 @@ pub use attrs::{Attr, Attrs};
 pub use string::{Context, ContextElement, NixStr, StringBuilder};
 pub use thunk::{Thunk, ThunkState};
 
+use crate::builtins::PrimOp;
 use crate::eval::Env;
 use crate::ir::LambdaExpr;
-use crate::builtins::PrimOp;
 use std::rc::Rc;
 
 /// A Nix value. Containers (lists, attribute sets, environments) hold
