@@ -60,3 +60,42 @@ fn toml_to_value(value: toml::Value) -> EvalResult<Value> {
 fn until_nul(s: &str) -> &str {
     s.split('\0').next().unwrap_or(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::{EvalOptions, Vm};
+    use crate::io::StdIo;
+    use crate::print::print_value;
+    use std::path::Path;
+    use std::rc::Rc;
+
+    fn eval(source: &str) -> Result<String, String> {
+        let mut vm = Vm::new(EvalOptions::new(Rc::new(StdIo)));
+        let value = vm.eval_source("test", source, Path::new("/")).map_err(|e| e.kind.to_string())?;
+        let value = vm.force_deep(&value).map_err(|e| e.kind.to_string())?;
+        Ok(print_value(&value))
+    }
+
+    #[test]
+    fn converts_nested_tables_and_arrays() {
+        let source = r#"fromTOML "[[a.b]]\nc = [1, 2.5, \"x\", true]\n[d]\ne = { f = -0.5 }""#;
+        assert_eq!(
+            eval(source).as_deref(),
+            Ok(r#"{ a = { b = [ { c = [ 1 2.5 "x" true ]; } ]; }; d = { e = { f = -0.5; }; }; }"#)
+        );
+    }
+
+    #[test]
+    fn rejects_dates_and_bad_syntax() {
+        let date = eval(r#"builtins.fromTOML "d = 1979-05-27T07:32:00Z""#);
+        assert_eq!(date, Err("while parsing a TOML string: Dates and times are not supported".to_string()));
+        let bad = eval(r#"builtins.fromTOML "a = \n b""#).unwrap_err();
+        assert!(bad.starts_with("while parsing a TOML string: "), "{bad}");
+        assert!(bad.contains(" at line "), "{bad}");
+    }
+
+    #[test]
+    fn strings_end_at_nul_like_nix() {
+        assert_eq!(eval(r#"builtins.fromTOML "a = \"x\\u0000y\"""#).as_deref(), Ok(r#"{ a = "x"; }"#));
+    }
+}

@@ -243,3 +243,68 @@ fn write_function(closure: &Closure, writer: &mut XmlWriter) {
     }
     writer.close();
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::{EvalOptions, Vm};
+    use crate::io::StdIo;
+    use crate::value::Value;
+    use std::path::Path;
+    use std::rc::Rc;
+
+    fn to_xml(expr: &str) -> String {
+        let mut vm = Vm::new(EvalOptions::new(Rc::new(StdIo)));
+        let source = format!("builtins.toXML ({expr})");
+        match vm.eval_source("test", &source, Path::new("/")) {
+            Ok(Value::String(s)) => s.to_str_lossy().into_owned(),
+            Ok(other) => panic!("not a string: {other:?}"),
+            Err(error) => panic!("{error:?}"),
+        }
+    }
+
+    fn body(lines: &[&str]) -> String {
+        let mut out = String::from("<?xml version='1.0' encoding='utf-8'?>\n<expr>\n");
+        for line in lines {
+            out.push_str("  ");
+            out.push_str(line);
+            out.push('\n');
+        }
+        out.push_str("</expr>\n");
+        out
+    }
+
+    #[test]
+    fn escapes_attribute_values_like_nix() {
+        assert_eq!(
+            to_xml(r#""<a href=\"x\">&'\n\t""#),
+            body(&["<string value=\"&lt;a href=&quot;x&quot;&gt;&amp;'&#xA;\t\" />"])
+        );
+    }
+
+    #[test]
+    fn shows_a_derivation_once() {
+        let d = r#"{ type = "derivation"; drvPath = "/d"; outPath = "/o"; }"#;
+        let xml = to_xml(&format!("let d = {d}; in [ d d ]"));
+        assert_eq!(xml.matches("<attr name=\"drvPath\">").count(), 1);
+        assert_eq!(xml.matches("<repeated />").count(), 1);
+        assert!(xml.contains("<derivation drvPath=\"/d\" outPath=\"/o\">"));
+    }
+
+    #[test]
+    fn functions_show_their_patterns() {
+        assert_eq!(to_xml("builtins.map"), body(&["<unevaluated />"]));
+        let xml = to_xml("{ z, a ? 1, ... }@all: a");
+        assert!(
+            xml.contains(
+                "<attrspat ellipsis=\"1\" name=\"all\">\n      <attr name=\"a\" />\n      <attr name=\"z\" />"
+            )
+        );
+    }
+
+    #[test]
+    fn cyclic_values_fail_instead_of_looping() {
+        let mut vm = Vm::new(EvalOptions::new(Rc::new(StdIo)));
+        let result = vm.eval_source("test", "let x = [ x ]; in builtins.toXML x", Path::new("/"));
+        assert!(result.is_err());
+    }
+}
