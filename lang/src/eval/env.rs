@@ -1,16 +1,20 @@
 //! Run-time environments: the slots that compiled variables refer to.
 
 use crate::ir::Slot;
-use crate::value::Value;
+use crate::value::{ThunkState, Value};
+use smallvec::SmallVec;
 use std::cell::RefCell;
 use std::rc::Rc;
+
+/// Slots of one frame; most frames (function calls) have one to four.
+type Slots = SmallVec<[Value; 4]>;
 
 /// An environment frame and its parents. Cloning shares the frame.
 #[derive(Clone)]
 pub struct Env(Rc<EnvFrame>);
 
 struct EnvFrame {
-    slots: RefCell<Vec<Value>>,
+    slots: RefCell<Slots>,
     parent: Option<Env>,
 }
 
@@ -23,16 +27,22 @@ impl std::fmt::Debug for Env {
 impl Env {
     /// The outermost environment, holding `slots`.
     pub fn root(slots: Vec<Value>) -> Env {
-        Env(Rc::new(EnvFrame { slots: RefCell::new(slots), parent: None }))
+        Env(Rc::new(EnvFrame { slots: RefCell::new(Slots::from_vec(slots)), parent: None }))
     }
 
     /// A child frame of `size` slots, all `null` until set.
     pub fn child(&self, size: usize) -> Env {
-        Env(Rc::new(EnvFrame { slots: RefCell::new(vec![Value::Null; size]), parent: Some(self.clone()) }))
+        Env(Rc::new(EnvFrame {
+            slots: RefCell::new(smallvec::smallvec![Value::Null; size]),
+            parent: Some(self.clone()),
+        }))
     }
 
-    /// A child frame holding `slots`.
-    pub fn child_with(&self, slots: Vec<Value>) -> Env {
+    /// A child frame holding one slot (a plain `x: …` function's argument,
+    /// a `with`'s namespace).
+    pub fn child_with_one(&self, value: Value) -> Env {
+        let mut slots = Slots::new();
+        slots.push(value);
         Env(Rc::new(EnvFrame { slots: RefCell::new(slots), parent: Some(self.clone()) }))
     }
 
@@ -58,5 +68,19 @@ impl Env {
     /// The value a compiled variable refers to.
     pub fn lookup(&self, slot: Slot) -> Value {
         self.ancestor(slot.depth).get(slot.index as usize)
+    }
+
+    /// The value a variable refers to if it needs no evaluation: an
+    /// evaluated value, or the result of an already forced thunk.
+    pub fn lookup_evaluated(&self, slot: Slot) -> Option<Value> {
+        let frame = self.ancestor(slot.depth);
+        let slots = frame.0.slots.borrow();
+        match slots.get(slot.index as usize)? {
+            Value::Thunk(thunk) => match &*thunk.0.borrow() {
+                ThunkState::Done(value) => Some(value.clone()),
+                _ => None,
+            },
+            value => Some(value.clone()),
+        }
     }
 }

@@ -23,6 +23,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+/// Stack that must remain before evaluating a function body or a thunk:
+/// enough for the deepest expression nesting the parser accepts.
+const STACK_RED_ZONE: usize = 1024 * 1024;
+
+/// How much stack to add when the red zone is reached.
+const STACK_SEGMENT: usize = 16 * 1024 * 1024;
+
 /// One entry of the search path used by `<name>` lookups.
 #[derive(Clone, Debug)]
 pub struct SearchPathEntry {
@@ -179,24 +186,79 @@ impl Vm {
     }
 
     /// Evaluates `expr` in `env` to weak head normal form.
+    ///
+    /// The stack is not checked here but where recursion through user code
+    /// happens (function calls and thunks), with a red zone large enough
+    /// for the deepest expression the parser accepts.
     pub fn eval(&mut self, expr: &Expr, env: &Env) -> EvalResult<Value> {
         match expr {
             Expr::Const(value) => Ok(value.clone()),
-            Expr::Var(slot, span) => {
-                let value = env.lookup(*slot);
-                self.force(&value).map_err(|e| at(e, *span))
+            Expr::Var(slot, span) => match env.lookup_evaluated(*slot) {
+                Some(value) => Ok(value),
+                None => self.force_variable(env, *slot, *span),
+            },
+            Expr::Apply { function, args, span } if args.len() == 1 => {
+                let function = self.eval_operand(function, env)?;
+                let arg = self.make_thunk(&args[0], env);
+                self.call(function, arg, Some(*span))
             }
-            _ => stacker::maybe_grow(128 * 1024, 4 * 1024 * 1024, || self.eval_compound(expr, env)),
+            Expr::If { cond, then, otherwise, span } => match self.eval_operand(cond, env)? {
+                Value::Bool(true) => self.eval(then, env),
+                Value::Bool(false) => self.eval(otherwise, env),
+                other => Err(EvalError::at(type_error_kind("a Boolean", &other), *span)),
+            },
+            Expr::BinOp(op, lhs, rhs, span) => {
+                let lhs = self.eval_operand(lhs, env)?;
+                let rhs = self.eval_operand(rhs, env)?;
+                if let (Value::Int(a), Value::Int(b)) = (&lhs, &rhs)
+                    && let Some(result) = ops::int_fast_path(*op, *a, *b)
+                {
+                    return Ok(result);
+                }
+                self.binop_at(*op, lhs, rhs, *span)
+            }
+            _ => self.eval_other(expr, env),
         }
     }
 
-    fn eval_compound(&mut self, expr: &Expr, env: &Env) -> EvalResult<Value> {
+    /// [`Vm::eval`] with constants and evaluated variables handled in place,
+    /// saving a call for the most common operands.
+    #[inline(always)]
+    fn eval_operand(&mut self, expr: &Expr, env: &Env) -> EvalResult<Value> {
         match expr {
             Expr::Const(value) => Ok(value.clone()),
-            Expr::Var(slot, span) => {
-                let value = env.lookup(*slot);
-                self.force(&value).map_err(|e| at(e, *span))
-            }
+            Expr::Var(slot, _) => match env.lookup_evaluated(*slot) {
+                Some(value) => Ok(value),
+                None => self.eval(expr, env),
+            },
+            _ => self.eval(expr, env),
+        }
+    }
+
+    #[inline(never)]
+    fn force_variable(&mut self, env: &Env, slot: crate::ir::Slot, span: Span) -> EvalResult<Value> {
+        let value = env.lookup(slot);
+        self.force(&value).map_err(|e| at(e, span))
+    }
+
+    #[inline(never)]
+    fn binop_at(&mut self, op: crate::ir::BinOp, lhs: Value, rhs: Value, span: Span) -> EvalResult<Value> {
+        self.binop(op, lhs, rhs).map_err(|e| at(e, span))
+    }
+
+    /// The less frequent expression kinds, kept out of [`Vm::eval`] so that
+    /// its stack frame stays small.
+    #[inline(never)]
+    fn eval_other(&mut self, expr: &Expr, env: &Env) -> EvalResult<Value> {
+        match expr {
+            Expr::Const(value) => Ok(value.clone()),
+            Expr::Var(slot, span) => match env.lookup_evaluated(*slot) {
+                Some(value) => Ok(value),
+                None => {
+                    let value = env.lookup(*slot);
+                    self.force(&value).map_err(|e| at(e, *span))
+                }
+            },
             Expr::WithVar { name, depths, span } => self.with_lookup(*name, depths, env, *span),
             Expr::Select { expr, path, default, span } => self.select(expr, path, default.as_deref(), env, *span),
             Expr::HasAttr { expr, path, .. } => self.has_attr(expr, path, env),
@@ -212,12 +274,16 @@ impl Vm {
             }
             Expr::With { namespace, body } => {
                 let namespace = self.make_thunk(namespace, env);
-                let inner = env.child_with(vec![namespace]);
+                let inner = env.child_with_one(namespace);
                 self.eval(body, &inner)
             }
             Expr::Lambda(lambda) => Ok(Value::Lambda(Rc::new(Closure { lambda: lambda.clone(), env: env.clone() }))),
             Expr::Apply { function, args, span } => {
                 let function = self.eval(function, env)?;
+                if let [arg] = &**args {
+                    let arg = self.make_thunk(arg, env);
+                    return self.call(function, arg, Some(*span));
+                }
                 let args: Vec<Value> = args.iter().map(|arg| self.make_thunk(arg, env)).collect();
                 self.call_many(function, args, *span)
             }
@@ -242,8 +308,13 @@ impl Vm {
                 self.arith(crate::ir::BinOp::Sub, Value::Int(0), value).map_err(|e| at(e, *span))
             }
             Expr::BinOp(op, lhs, rhs, span) => {
-                let lhs = self.eval(lhs, env)?;
-                let rhs = self.eval(rhs, env)?;
+                let lhs = self.eval_operand(lhs, env)?;
+                let rhs = self.eval_operand(rhs, env)?;
+                if let (Value::Int(a), Value::Int(b)) = (&lhs, &rhs)
+                    && let Some(result) = ops::int_fast_path(*op, *a, *b)
+                {
+                    return Ok(result);
+                }
                 self.binop(*op, lhs, rhs).map_err(|e| at(e, *span))
             }
             Expr::Logic(op, lhs, rhs, span) => {
@@ -290,6 +361,10 @@ impl Vm {
         match &**expr {
             Expr::Const(value) => value.clone(),
             Expr::Var(slot, _) => env.lookup(*slot),
+            Expr::BinOp(op, lhs, rhs, _) => match cheap_int_op(*op, lhs, rhs, env) {
+                Some(value) => value,
+                None => Value::Thunk(Thunk::suspended(expr.clone(), env.clone())),
+            },
             _ => Value::Thunk(Thunk::suspended(expr.clone(), env.clone())),
         }
     }
@@ -316,6 +391,10 @@ impl Vm {
         if let ThunkState::Done(value) = &*thunk.0.borrow() {
             return Ok(value.clone());
         }
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.evaluate_thunk(thunk))
+    }
+
+    fn evaluate_thunk(&mut self, thunk: &Thunk) -> EvalResult<Value> {
         let state = std::mem::replace(&mut *thunk.0.borrow_mut(), ThunkState::Blackhole);
         let result = match &state {
             ThunkState::Suspended(expr, env) => self.eval(expr, env),
@@ -406,6 +485,14 @@ impl Vm {
     pub fn call(&mut self, function: Value, arg: Value, span: Option<Span>) -> EvalResult<Value> {
         match function {
             Value::Lambda(closure) => self.call_lambda(&closure, arg, span),
+            other => self.call_other(other, arg, span),
+        }
+    }
+
+    #[inline(never)]
+    fn call_other(&mut self, function: Value, arg: Value, span: Option<Span>) -> EvalResult<Value> {
+        match function {
+            Value::Lambda(closure) => self.call_lambda(&closure, arg, span),
             Value::PrimOp(app) => {
                 if app.args.len() + 1 == app.op.arity {
                     let mut args = app.args.clone();
@@ -441,7 +528,7 @@ impl Vm {
             return Err(at_opt(EvalError::new(ErrorKind::StackOverflow(self.options.max_call_depth)), span));
         }
         let env = match &lambda.param {
-            Param::Ident(_) => closure.env.child_with(vec![arg]),
+            Param::Ident(_) => closure.env.child_with_one(arg),
             Param::Formals { formals, ellipsis, at } => {
                 let env = closure.env.child(lambda.env_size);
                 let forced = self.force(&arg).map_err(|e| at_opt(e, span))?;
@@ -491,11 +578,12 @@ impl Vm {
             }
         };
         self.depth += 1;
-        let result = self.eval(&lambda.body, &env);
+        let result = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.eval(&lambda.body, &env));
         self.depth -= 1;
         result.map_err(|e| frame(e, format!("while calling {}", describe_lambda(lambda)), span))
     }
 
+    #[inline(never)]
     fn with_lookup(&mut self, name: Symbol, depths: &[u32], env: &Env, span: Span) -> EvalResult<Value> {
         for &depth in depths {
             let namespace = env.ancestor(depth).get(0);
@@ -522,6 +610,7 @@ impl Vm {
         }
     }
 
+    #[inline(never)]
     fn select(
         &mut self,
         expr: &Expr,
@@ -562,6 +651,7 @@ impl Vm {
         Ok(value)
     }
 
+    #[inline(never)]
     fn has_attr(&mut self, expr: &Expr, path: &[AttrKey], env: &Env) -> EvalResult<Value> {
         let mut value = self.eval(expr, env)?;
         for (position, key) in path.iter().enumerate() {
@@ -580,6 +670,7 @@ impl Vm {
         Ok(Value::Bool(true))
     }
 
+    #[inline(never)]
     fn attrs(&mut self, set: &AttrsExpr, env: &Env) -> EvalResult<Value> {
         let scope = if set.recursive { env.child(set.statics.len()) } else { env.clone() };
         let mut entries = Vec::with_capacity(set.statics.len() + set.dynamics.len());
@@ -613,6 +704,7 @@ impl Vm {
         Ok(Value::attrs(Attrs::from_unsorted(entries)))
     }
 
+    #[inline(never)]
     fn interpolate(&mut self, parts: &[Rc<Expr>], env: &Env, span: Span) -> EvalResult<Value> {
         let mut builder = crate::value::StringBuilder::new();
         for part in parts {
@@ -672,6 +764,22 @@ impl Vm {
             other => Err(type_error("a string", other)),
         }
     }
+}
+
+/// Integer arithmetic or comparison whose operands are constants or
+/// already evaluated variables, computed on the spot instead of thunked.
+/// This is unobservable: the operation cannot fail, diverge or have an
+/// effect, so evaluating it early gives exactly the value forcing would.
+fn cheap_int_op(op: crate::ir::BinOp, lhs: &Expr, rhs: &Expr, env: &Env) -> Option<Value> {
+    let operand = |expr: &Expr| match expr {
+        Expr::Const(Value::Int(n)) => Some(*n),
+        Expr::Var(slot, _) => match env.lookup_evaluated(*slot)? {
+            Value::Int(n) => Some(n),
+            _ => None,
+        },
+        _ => None,
+    };
+    ops::int_fast_path(op, operand(lhs)?, operand(rhs)?)
 }
 
 /// A "value is X while Y was expected" error.

@@ -8,6 +8,24 @@ use crate::value::{StringBuilder, Value};
 use std::cmp::Ordering;
 use std::rc::Rc;
 
+/// Integer arithmetic and comparison without overflow or division by zero,
+/// the common case, decided without building errors; `None` otherwise.
+#[inline]
+pub(crate) fn int_fast_path(op: BinOp, a: i64, b: i64) -> Option<Value> {
+    Some(match op {
+        BinOp::Add => Value::Int(a.checked_add(b)?),
+        BinOp::Sub => Value::Int(a.checked_sub(b)?),
+        BinOp::Mul => Value::Int(a.checked_mul(b)?),
+        BinOp::Less => Value::Bool(a < b),
+        BinOp::LessEq => Value::Bool(a <= b),
+        BinOp::Greater => Value::Bool(a > b),
+        BinOp::GreaterEq => Value::Bool(a >= b),
+        BinOp::Eq => Value::Bool(a == b),
+        BinOp::NotEq => Value::Bool(a != b),
+        _ => return None,
+    })
+}
+
 impl Vm {
     /// Applies a strict binary operator to two forced values.
     pub fn binop(&mut self, op: BinOp, lhs: Value, rhs: Value) -> EvalResult<Value> {
