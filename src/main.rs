@@ -14,6 +14,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    disable_transparent_huge_pages();
     install_report_handler();
     let cli = cli::Cli::parse();
     match commands::run(cli) {
@@ -35,4 +36,17 @@ fn install_report_handler() {
         let options = if terminal { options } else { options.color(false).unicode(false) };
         Box::new(options.build())
     }));
+}
+
+/// Evaluation touches many fresh pages; with transparent huge pages the
+/// kernel zeroes 2 MiB for each first touch, which cost up to a fifth of an
+/// evaluation's time in measurements. imgx's working sets are small enough
+/// that 4 KiB pages are the better trade.
+#[allow(unsafe_code)]
+fn disable_transparent_huge_pages() {
+    // SAFETY: PR_SET_THP_DISABLE takes plain integer arguments and only sets
+    // a flag on this process; failure (old kernels) is harmless and ignored.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
 }

@@ -4,8 +4,8 @@
 //! are created, so each distinct name is stored once per thread and referred
 //! to by a small integer.
 
+use rustc_hash::FxHashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 /// An interned name: equal names have equal symbols.
@@ -15,7 +15,7 @@ pub struct Symbol(u32);
 #[derive(Default)]
 struct Interner {
     names: Vec<Rc<[u8]>>,
-    ids: HashMap<Rc<[u8]>, u32>,
+    ids: FxHashMap<Rc<[u8]>, u32>,
 }
 
 thread_local! {

@@ -15,7 +15,13 @@ pub fn search_path(includes: &[String]) -> Vec<SearchPathEntry> {
     entries
 }
 
+/// Evaluates on a thread with a large stack (see `with_evaluation_stack`).
 pub fn run(args: EvalArgs) -> Result<(), Failure> {
+    imgx_lang::with_evaluation_stack(move || evaluate(args))
+        .map_err(|e| Failure::new(miette::miette!("cannot start the evaluation thread: {e}")))?
+}
+
+fn evaluate(args: EvalArgs) -> Result<(), Failure> {
     let mut options = EvalOptions::new(Rc::new(StdIo));
     options.search_path = search_path(&args.include);
     let mut vm = Vm::new(options);

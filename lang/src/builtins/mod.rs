@@ -191,8 +191,16 @@ impl Vm {
         self.force(&result)
     }
 
-    /// Calls a function with two arguments and forces the result.
+    /// Calls a function with two arguments and forces the result. A
+    /// two-argument built-in runs directly, without a partial application.
     pub fn apply2(&mut self, function: &Value, a: Value, b: Value) -> EvalResult<Value> {
+        if let Value::PrimOp(app) = function
+            && app.args.is_empty()
+            && app.op.arity == 2
+        {
+            let result = (app.op.run)(self, vec![a, b])?;
+            return self.force(&result);
+        }
         let partial = self.call(function.clone(), a, None)?;
         let result = self.call(partial, b, None)?;
         self.force(&result)

@@ -30,6 +30,25 @@ const STACK_RED_ZONE: usize = 1024 * 1024;
 /// How much stack to add when the red zone is reached.
 const STACK_SEGMENT: usize = 16 * 1024 * 1024;
 
+/// Stack reserved for the thread that evaluates. Only the pages actually
+/// used are committed, and deep recursion then rarely needs `stacker` to
+/// map (and unmap) extra segments, which is costly when it happens often.
+pub const EVALUATION_STACK: usize = 1024 * 1024 * 1024;
+
+/// Runs `f` on a thread with [`EVALUATION_STACK`] bytes of stack and
+/// returns its result, or the error of creating the thread. A panic inside
+/// `f` is resumed on the caller's thread.
+pub fn with_evaluation_stack<R: Send>(f: impl FnOnce() -> R + Send) -> std::io::Result<R> {
+    std::thread::scope(|scope| {
+        let handle =
+            std::thread::Builder::new().name("imgx-eval".into()).stack_size(EVALUATION_STACK).spawn_scoped(scope, f)?;
+        match handle.join() {
+            Ok(result) => Ok(result),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
 /// One entry of the search path used by `<name>` lookups.
 #[derive(Clone, Debug)]
 pub struct SearchPathEntry {
@@ -69,7 +88,7 @@ impl EvalOptions {
     pub fn new(io: Rc<dyn EvalIo>) -> EvalOptions {
         EvalOptions {
             search_path: Vec::new(),
-            max_call_depth: 1_000_000,
+            max_call_depth: 250_000,
             io,
             current_system: "x86_64-linux".to_string(),
             trace: Rc::new(|message| eprintln!("{message}")),
@@ -199,7 +218,7 @@ impl Vm {
             },
             Expr::Apply { function, args, span } if args.len() == 1 => {
                 let function = self.eval_operand(function, env)?;
-                let arg = self.make_thunk(&args[0], env);
+                let arg = self.make_argument(&args[0], env);
                 self.call(function, arg, Some(*span))
             }
             Expr::If { cond, then, otherwise, span } => match self.eval_operand(cond, env)? {
@@ -284,7 +303,7 @@ impl Vm {
                     let arg = self.make_thunk(arg, env);
                     return self.call(function, arg, Some(*span));
                 }
-                let args: Vec<Value> = args.iter().map(|arg| self.make_thunk(arg, env)).collect();
+                let args: Vec<Value> = args.iter().map(|arg| self.make_argument(arg, env)).collect();
                 self.call_many(function, args, *span)
             }
             Expr::If { cond, then, otherwise, span } => {
@@ -361,12 +380,21 @@ impl Vm {
         match &**expr {
             Expr::Const(value) => value.clone(),
             Expr::Var(slot, _) => env.lookup(*slot),
-            Expr::BinOp(op, lhs, rhs, _) => match cheap_int_op(*op, lhs, rhs, env) {
-                Some(value) => value,
-                None => Value::Thunk(Thunk::suspended(expr.clone(), env.clone())),
-            },
             _ => Value::Thunk(Thunk::suspended(expr.clone(), env.clone())),
         }
+    }
+
+    /// Like [`Vm::make_thunk`], for a function argument: integer arithmetic
+    /// on evaluated operands (`f (n - 1)`) is computed on the spot. That is
+    /// unobservable except in the lazy printing of `imgx eval` without
+    /// `--strict`, where such a value shows evaluated instead of `<CODE>`.
+    fn make_argument(&self, expr: &Rc<Expr>, env: &Env) -> Value {
+        if let Expr::BinOp(op, lhs, rhs, _) = &**expr
+            && let Some(value) = cheap_int_op(*op, lhs, rhs, env)
+        {
+            return value;
+        }
+        self.make_thunk(expr, env)
     }
 
     /// Like [`Vm::make_thunk`], for a binding of an environment that is
@@ -494,13 +522,12 @@ impl Vm {
         match function {
             Value::Lambda(closure) => self.call_lambda(&closure, arg, span),
             Value::PrimOp(app) => {
-                if app.args.len() + 1 == app.op.arity {
-                    let mut args = app.args.clone();
-                    args.push(arg);
+                let mut args = Vec::with_capacity(app.op.arity);
+                args.extend(app.args.iter().cloned());
+                args.push(arg);
+                if args.len() == app.op.arity {
                     self.run_primop(app.op, args).map_err(|e| at_opt(e, span))
                 } else {
-                    let mut args = app.args.clone();
-                    args.push(arg);
                     Ok(Value::PrimOp(Rc::new(PrimOpApp { op: app.op, args })))
                 }
             }

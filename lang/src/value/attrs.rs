@@ -3,7 +3,13 @@
 use super::Value;
 use crate::source::Span;
 use crate::symbol::Symbol;
+use rustc_hash::FxHashMap;
+use std::cell::OnceCell;
 use std::cmp::Ordering;
+
+/// Sets up to this size are searched linearly; larger ones get a hash index
+/// on their first lookup.
+const LINEAR_SEARCH_MAX: usize = 16;
 
 /// One attribute: its name, its value, and where it was defined (if known).
 #[derive(Clone, Debug)]
@@ -21,6 +27,8 @@ pub struct Attr {
 #[derive(Clone, Debug, Default)]
 pub struct Attrs {
     entries: Vec<Attr>,
+    /// Position of each name, built on the first lookup of a large set.
+    index: OnceCell<FxHashMap<Symbol, u32>>,
 }
 
 impl Attrs {
@@ -34,13 +42,13 @@ impl Attrs {
     pub fn from_unsorted(mut entries: Vec<Attr>) -> Attrs {
         entries.sort_by(|a, b| a.name.cmp_name(b.name));
         entries.dedup_by(|later, earlier| later.name == earlier.name);
-        Attrs { entries }
+        Attrs { entries, index: OnceCell::new() }
     }
 
     /// Builds a set from entries already sorted by name with no duplicates.
     pub fn from_sorted(entries: Vec<Attr>) -> Attrs {
         debug_assert!(entries.windows(2).all(|w| w[0].name.cmp_name(w[1].name) == Ordering::Less));
-        Attrs { entries }
+        Attrs { entries, index: OnceCell::new() }
     }
 
     /// Number of attributes.
@@ -65,12 +73,13 @@ impl Attrs {
 
     /// Finds an attribute by name.
     pub fn get_attr(&self, name: Symbol) -> Option<&Attr> {
-        if self.entries.len() <= 8 {
+        if self.entries.len() <= LINEAR_SEARCH_MAX {
             return self.entries.iter().find(|a| a.name == name);
         }
-        name.with_bytes(|key| {
-            self.entries.binary_search_by(|a| a.name.with_bytes(|n| n.cmp(key))).ok().map(|i| &self.entries[i])
-        })
+        let index = self.index.get_or_init(|| {
+            self.entries.iter().enumerate().map(|(position, attr)| (attr.name, position as u32)).collect()
+        });
+        index.get(&name).map(|&position| &self.entries[position as usize])
     }
 
     /// Finds an attribute's value by name.
@@ -107,6 +116,6 @@ impl Attrs {
         }
         merged.extend_from_slice(&a[i..]);
         merged.extend_from_slice(&b[j..]);
-        Attrs { entries: merged }
+        Attrs { entries: merged, index: OnceCell::new() }
     }
 }
