@@ -113,6 +113,7 @@ peak() {
 # mean CSV NAME: hyperfine's mean (seconds) for the command named NAME
 mean() { awk -F, -v n="$2" '$1 == n { print $2 }' "$1"; }
 sd() { awk -F, -v n="$2" '$1 == n { print $3 }' "$1"; }
+cpu() { awk -F, -v n="$2" '$1 == n { print $5 + $6 }' "$1"; } # mean user + system seconds
 rss_mib() { awk '/^[0-9]+$/ { v = $1 } END { if (v == "") print ""; else printf "%.1f", v / 1024 }' "$1"; }
 # ratio A B: A/B with two decimals, and MISSED when above 1.0
 ratio() {
@@ -135,7 +136,7 @@ for c in "${CASES[@]}"; do
     peak imgx "$c" "${IMGX_CMD[@]}" "$f" || imgx_ok=0
     if [[ $nix_ok -eq 0 ]]; then
         NOTES+=("$c: nix-instantiate failed: $(head -c 300 "$OUT/$c.nix.err" | tr '\n' ' ' || true)")
-        ROWS+=("| $c | n/a | n/a | n/a | n/a | n/a | n/a |")
+        ROWS+=("| $c | n/a | n/a | n/a | n/a | n/a | n/a | n/a |")
         continue
     fi
     if [[ $imgx_ok -eq 0 ]]; then
@@ -151,24 +152,28 @@ for c in "${CASES[@]}"; do
     hf+=(-n nix "$(quote "${NIX_CMD[@]}" "$f")")
     "${hf[@]}" >&2 || die "hyperfine failed on $c"
 
-    nm=$(mean "$OUT/$c.csv" nix) nsd=$(sd "$OUT/$c.csv" nix)
+    nm=$(mean "$OUT/$c.csv" nix) nsd=$(sd "$OUT/$c.csv" nix) ncpu=$(cpu "$OUT/$c.csv" nix)
     nrss=$(rss_mib "$OUT/$c.nix.rss")
     if [[ $imgx_ok -eq 1 ]]; then
-        im=$(mean "$OUT/$c.csv" imgx) isd=$(sd "$OUT/$c.csv" imgx)
+        im=$(mean "$OUT/$c.csv" imgx) isd=$(sd "$OUT/$c.csv" imgx) icpu=$(cpu "$OUT/$c.csv" imgx)
         irss=$(rss_mib "$OUT/$c.imgx.rss")
     else
-        im='' isd='' irss=''
+        im='' isd='' irss='' icpu=''
     fi
-    ROWS+=("| $c | $(fmt_time "$im" "$isd") | $(fmt_time "$nm" "$nsd") | $(ratio "$im" "$nm") | ${irss:-n/a} | $nrss | $(ratio "$irss" "$nrss") |")
+    ROWS+=("| $c | $(fmt_time "$im" "$isd") | $(fmt_time "$nm" "$nsd") | $(ratio "$im" "$nm") | ${irss:-n/a} | $nrss | $(ratio "$irss" "$nrss") | $(ratio "$icpu" "$ncpu") |")
 done
 
 echo
 echo "imgx eval --strict vs nix-instantiate --eval --strict ($(nix-instantiate --version | head -n1)), $RUNS runs, $(date -u +%Y-%m-%d)"
+rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null) ]]; then rev+=" + uncommitted changes"; fi
+echo "imgx: $IMGX; work tree at commit $rev"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
-echo "times: mean ± stddev in seconds; peak RSS in MiB; target: ratio ≤ 1.00"
+echo "times: wall-clock mean ± stddev in seconds; peak RSS in MiB; target: ratio ≤ 1.00;"
+echo "cpu: ratio of mean user+system CPU time (less sensitive to other load on the machine)"
 echo
-echo "| case | imgx time (s) | nix time (s) | time imgx/nix | imgx peak MiB | nix peak MiB | mem imgx/nix |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+echo "| case | imgx time (s) | nix time (s) | time imgx/nix | imgx peak MiB | nix peak MiB | mem imgx/nix | cpu imgx/nix |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${ROWS[@]}"
 if [[ ${#NOTES[@]} -gt 0 ]]; then
     echo

@@ -85,7 +85,7 @@ fn all_primops() -> impl Iterator<Item = &'static PrimOp> {
 pub fn globals(options: &EvalOptions) -> HashMap<Symbol, Value> {
     let mut entries: Vec<Attr> = Vec::new();
     let mut add = |name: &str, value: Value| entries.push(Attr { name: Symbol::from_str(name), value, span: None });
-    for op in all_primops() {
+    for op in all_primops().chain(options.extra_primops.iter().copied()) {
         add(op.name, Value::PrimOp(Rc::new(PrimOpApp { op, args: Vec::new() })));
     }
     add("true", Value::Bool(true));

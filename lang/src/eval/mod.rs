@@ -81,6 +81,11 @@ pub struct EvalOptions {
     pub current_system: String,
     /// Where `builtins.trace` and `builtins.warn` write.
     pub trace: Rc<dyn Fn(&str)>,
+    /// Built-ins the host adds under `builtins` (imgx's step primitive).
+    /// The language itself knows nothing about them.
+    pub extra_primops: Vec<&'static builtins::PrimOp>,
+    /// State the host's built-ins share, reached through [`Vm::host`].
+    pub host: Option<Rc<dyn std::any::Any>>,
 }
 
 impl EvalOptions {
@@ -92,6 +97,8 @@ impl EvalOptions {
             io,
             current_system: "x86_64-linux".to_string(),
             trace: Rc::new(|message| eprintln!("{message}")),
+            extra_primops: Vec::new(),
+            host: None,
         }
     }
 }
@@ -131,6 +138,11 @@ impl Vm {
             imports: HashMap::new(),
             depth: 0,
         }
+    }
+
+    /// The host's shared state, if it is of type `T`.
+    pub fn host<T: 'static>(&self) -> Option<Rc<T>> {
+        self.options.host.clone()?.downcast::<T>().ok()
     }
 
     /// Evaluates an expression given as text; relative paths resolve
