@@ -30,7 +30,7 @@ pub mod io;
 pub mod ir;
 pub mod path;
 pub mod print;
-// mod regex; (wired in with the string built-ins)
+mod regex;
 pub mod source;
 pub mod symbol;
 pub mod value;

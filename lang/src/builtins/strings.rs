@@ -4,7 +4,11 @@
 use super::PrimOp;
 use crate::error::{ErrorKind, EvalError, EvalResult};
 use crate::eval::{CoerceMode, Vm};
+use crate::regex::{Regex, SplitPiece};
 use crate::value::{Context, NixStr, Value};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ops::Range;
 use std::rc::Rc;
 
 pub(super) const PRIMOPS: &[PrimOp] = &[
@@ -12,6 +16,8 @@ pub(super) const PRIMOPS: &[PrimOp] = &[
     PrimOp { name: "stringLength", arity: 1, run: string_length },
     PrimOp { name: "replaceStrings", arity: 3, run: replace_strings },
     PrimOp { name: "concatStringsSep", arity: 2, run: concat_strings_sep },
+    PrimOp { name: "match", arity: 2, run: regex_match },
+    PrimOp { name: "split", arity: 2, run: regex_split },
     PrimOp { name: "toString", arity: 1, run: to_string },
     PrimOp { name: "baseNameOf", arity: 1, run: base_name_of },
     PrimOp { name: "dirOf", arity: 1, run: dir_of },
@@ -144,6 +150,85 @@ fn concat_strings_sep(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
         builder.push_str(&piece);
     }
     Ok(Value::String(builder.finish()))
+}
+
+/// How many compiled patterns the cache holds before it starts over.
+const REGEX_CACHE_LIMIT: usize = 1024;
+
+thread_local! {
+    /// Compiled patterns by their text: `match` and `split` are called in
+    /// loops with the same few patterns.
+    static REGEX_CACHE: RefCell<HashMap<Box<[u8]>, Rc<Regex>>> = RefCell::new(HashMap::new());
+}
+
+/// The error Nix reports for a pattern that does not compile.
+fn regex_error(pattern: &NixStr, error: &crate::regex::RegexError) -> Box<EvalError> {
+    let what = if error.message.starts_with("memory limit exceeded") { "memory limit exceeded by" } else { "invalid" };
+    EvalError::new(ErrorKind::Other(format!("{what} regular expression '{}'", pattern.to_str_lossy())))
+}
+
+/// Compiles a pattern (POSIX extended syntax), or takes it from the cache.
+fn compiled_regex(pattern: &NixStr) -> EvalResult<Rc<Regex>> {
+    let key = pattern.as_bytes();
+    if let Some(regex) = REGEX_CACHE.with(|cache| cache.borrow().get(key).cloned()) {
+        return Ok(regex);
+    }
+    let regex = Rc::new(Regex::new(key).map_err(|error| regex_error(pattern, &error))?);
+    REGEX_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= REGEX_CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(key.into(), regex.clone());
+    });
+    Ok(regex)
+}
+
+/// The list of a match's groups: strings without context, `null` for a
+/// group that did not take part.
+fn group_list(input: &[u8], groups: &[Option<Range<usize>>]) -> Value {
+    Value::list(
+        groups
+            .iter()
+            .map(|group| match group.clone().and_then(|range| input.get(range)) {
+                Some(bytes) => Value::string(bytes),
+                None => Value::Null,
+            })
+            .collect(),
+    )
+}
+
+fn regex_match(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+    let pattern = force_string_no_context(vm, &args[0])?;
+    let regex = compiled_regex(&pattern)?;
+    let input = vm.force_string(&args[1])?;
+    match regex.match_full(input.as_bytes()) {
+        Some(groups) => {
+            debug_assert_eq!(groups.len(), regex.group_count(), "one entry per group");
+            Ok(group_list(input.as_bytes(), &groups))
+        }
+        None => Ok(Value::Null),
+    }
+}
+
+fn regex_split(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+    let pattern = force_string_no_context(vm, &args[0])?;
+    let regex = compiled_regex(&pattern)?;
+    let input = vm.force_string(&args[1])?;
+    let pieces = crate::regex::split(&regex, input.as_bytes());
+    // Without a match Nix returns the input itself, context and all.
+    if pieces.len() <= 1 {
+        return Ok(Value::list(vec![Value::String(input)]));
+    }
+    let bytes = input.as_bytes();
+    let items = pieces
+        .iter()
+        .map(|piece| match piece {
+            SplitPiece::Text(range) => Value::string(bytes.get(range.clone()).unwrap_or_default()),
+            SplitPiece::Groups(groups) => group_list(bytes, groups),
+        })
+        .collect();
+    Ok(Value::list(items))
 }
 
 fn to_string(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
