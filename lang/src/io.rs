@@ -47,6 +47,11 @@ pub trait EvalIo {
     /// to insert and the context it carries. A store-backed implementation
     /// imports the path and returns the object's path.
     fn import_path(&self, path: &str) -> io::Result<(String, Context)>;
+    /// An environment variable (`builtins.getEnv`); empty when unset.
+    fn get_env(&self, name: &str) -> Vec<u8> {
+        use std::os::unix::ffi::OsStrExt;
+        std::env::var_os(name).map(|v| v.as_bytes().to_vec()).unwrap_or_default()
+    }
 }
 
 /// Direct access to the host's file system; interpolated paths stay host

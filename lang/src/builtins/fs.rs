@@ -48,7 +48,5 @@ fn path_exists(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
 
 fn get_env(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     let name = vm.force_string(&args[0])?;
-    let value = std::env::var_os(&*name.to_str_lossy()).unwrap_or_default();
-    use std::os::unix::ffi::OsStrExt;
-    Ok(Value::string(value.as_bytes()))
+    Ok(Value::string(vm.options.io.get_env(&name.to_str_lossy())))
 }
