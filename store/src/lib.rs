@@ -1,6 +1,166 @@
 //! The content-addressed store of imgx.
 //!
-//! Objects (files and directory trees) are named by their blake3 hash and
-//! described in SQLite metadata. This crate knows nothing about the Nix
-//! language; it only stores, hashes and copies bytes. It is filled in by the
-//! store and scheduler work that builds on the evaluator.
+//! Every build step's output is an *object*: a file, a directory tree or a
+//! symlink (often a multi-GiB sparse disk image), named by the blake3-based
+//! hash of its content ([`hash::hash_path`]). SQLite holds the metadata:
+//! which objects are registered, which step key produced which object,
+//! build logs, garbage-collection roots and the evaluation cache. The store
+//! knows nothing of the Nix language; step keys and serialisations are
+//! opaque strings to it.
+//!
+//! # On-disk layout
+//!
+//! ```text
+//! root/                   $IMGX_STORE, $XDG_DATA_HOME/imgx or ~/.local/share/imgx
+//!   objects/<hex>         one object per entry, read-only (files 0444/0555, dirs 0555)
+//!   scratch/<name>/       build areas (same file system as objects/, so registering is a rename)
+//!   scratch/<name>.lock   held (flock) by the process owning scratch/<name> while it lives
+//!   scratch/<name>.kept   marks a scratch directory kept for inspection (--keep-failed)
+//!   logs/<key>.log        build logs, one per step key
+//!   locks/<key>.lock      per-key build locks (flock; never deleted)
+//!   quarantine/<hex>-…    objects that failed verification, kept for inspection
+//!   gc.lock               flock: shared by builders, exclusive during gc and repairs
+//!   db.sqlite             metadata (WAL mode, so also db.sqlite-wal and db.sqlite-shm)
+//! ```
+//!
+//! The schema (version 1, `PRAGMA user_version`):
+//!
+//! ```text
+//! objects      (hash PK, kind 'file'|'directory'|'symlink', size apparent bytes, registered_at unix s)
+//! steps        (key PK, serialisation)
+//! realisations (key PK, output → objects ON DELETE CASCADE, built_at, duration_ms, builder_version)
+//! logs         (key PK, path relative to the root)
+//! roots        (path PK, target hash, kind 'outlink'|'explicit', created_at)
+//! eval_cache   (key PK, inputs, result, created_at)
+//! ```
+//!
+//! Keys and hashes are 64 lowercase hexadecimal digits. Roots name a hash
+//! without a foreign key, so a root survives the quarantine of its object
+//! and protects the rebuilt one.
+//!
+//! # Crash safety
+//!
+//! The invariant: **every row in `objects` names a complete, durable object
+//! in `objects/`.** Everything else that a crash can leave behind is
+//! garbage that is never visible through the API and is removed later.
+//! [`Store::register`] keeps it as follows; a crash can happen between any
+//! two steps.
+//!
+//! 1. The builder wrote its output inside a [`Scratch`] directory, whose
+//!    lock file the process holds. A crash here leaves an unlocked scratch
+//!    directory, which the next [`Store::open`] (or [`Store::gc`]) removes.
+//! 2. Every file is made read-only and fsynced, then every directory
+//!    (bottom-up) made `0555` and fsynced, except the top directory, which
+//!    must stay owner-writable to be moved. Still only scratch.
+//! 3. The frozen tree is hashed (modes included, as they will be in
+//!    `objects/`, which is what `verify` rehashes). Still only scratch.
+//! 4. The tree is renamed to `objects/<hex>`. `rename(2)` is atomic, and
+//!    the tree's content was durable before it, so `objects/<hex>` is
+//!    either absent or complete. If it already existed (identical
+//!    content), the new copy is discarded instead. A top directory is then
+//!    made `0555` and fsynced.
+//! 5. `objects/` is fsynced, making the entry itself durable. A crash after
+//!    step 4 leaves a complete object without a row: unregistered, so
+//!    lookups ignore it; `gc` and `verify(true)` delete it, and the next
+//!    registration of the same content adopts it (redoing the end of
+//!    step 4 and step 5 before its row is written).
+//! 6. One transaction inserts the row (SQLite with `synchronous = FULL`).
+//!    Only now is the object visible, and it is complete.
+//!
+//! Removal runs the other way round, so it never breaks the invariant
+//! either: [`Store::gc`] deletes rows first (in one transaction), then
+//! renames each object out of `objects/` before removing its tree, so a
+//! crash leaves complete unregistered objects or trash in `scratch/`, never
+//! a half-deleted `objects/<hex>` that a later registration could adopt.
+//! [`Store::verify`] moves corrupt objects out after deleting their rows.
+//! Logs are written to scratch, fsynced and renamed into place.
+//!
+//! # Concurrency
+//!
+//! Several processes share a store. SQLite runs in WAL mode with a busy
+//! timeout. Per-key locks ([`Store::lock_key`]) make two processes build a
+//! step once: the second waits, then finds the realisation. The store-wide
+//! `gc.lock` is held shared by builders ([`Store::build_guard`]) and by
+//! every registration, and exclusively by `gc` and repairs, so garbage
+//! collection never deletes what a running build uses or has just
+//! registered but not yet rooted. All locks are `flock(2)` locks, which the
+//! kernel releases when a process dies. A [`Store`] is `Send + Sync`; its
+//! database connection sits behind a mutex held only for single queries or
+//! short transactions, never during hashing or copying.
+
+#![deny(missing_docs)]
+
+pub mod copy;
+mod db;
+mod error;
+mod fsutil;
+mod gc;
+pub mod hash;
+mod layout;
+mod lock;
+mod object;
+mod records;
+mod register;
+mod roots;
+mod scratch;
+mod verify;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::Connection;
+
+pub use crate::error::{Result, StoreError};
+pub use crate::gc::GcReport;
+pub use crate::hash::ObjectHash;
+pub use crate::lock::{KeyLock, SharedLock};
+pub use crate::object::{ObjectInfo, ObjectKind};
+pub use crate::records::{EvalCacheEntry, Realisation};
+pub use crate::roots::{Root, RootKind};
+pub use crate::scratch::Scratch;
+pub use crate::verify::VerifyReport;
+
+use crate::layout::Layout;
+
+/// An open store. Cheap operations only touch SQLite; the expensive ones
+/// (registration, import, gc, verify) hash or copy files.
+#[derive(Debug)]
+pub struct Store {
+    layout: Layout,
+    db: Mutex<Connection>,
+    /// How many [`Store::build_guard`]s this store has handed out and not
+    /// yet seen dropped.
+    build_guards: Arc<AtomicUsize>,
+}
+
+impl Store {
+    /// Opens the store at `root`, creating its directories and database if
+    /// missing, migrating an older schema, and removing scratch directories
+    /// that no live process holds.
+    pub fn open(root: &Path) -> Result<Store> {
+        let layout = Layout::create(root)?;
+        let connection = db::open(&layout.db)?;
+        scratch::cleanup_stale(&layout.scratch)?;
+        Ok(Store { layout, db: Mutex::new(connection), build_guards: Arc::new(AtomicUsize::new(0)) })
+    }
+
+    /// The store location from the environment: `$IMGX_STORE`, else
+    /// `$XDG_DATA_HOME/imgx`, else `$HOME/.local/share/imgx` (empty
+    /// variables count as unset).
+    pub fn default_root() -> Result<PathBuf> {
+        layout::default_root()
+    }
+
+    /// The store's root directory (absolute, symlinks resolved).
+    pub fn root(&self) -> &Path {
+        &self.layout.root
+    }
+
+    /// The database connection. A panic while it was held cannot leave a
+    /// transaction open (transactions roll back when dropped), so a
+    /// poisoned mutex is safe to use.
+    pub(crate) fn db(&self) -> MutexGuard<'_, Connection> {
+        self.db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

@@ -1,0 +1,269 @@
+//! Registration: turning a finished output in a scratch directory into an
+//! immutable, durable, recorded object. The order of the steps is the
+//! crash-safety argument of the crate documentation.
+
+use std::fs::{self, File, Metadata};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use rusqlite::TransactionBehavior;
+
+use crate::error::{IoContext, Result, SqlContext, StoreError};
+use crate::fsutil::{exists, fsync_dir, remove_tree, unix_now};
+use crate::hash::{self, ObjectHash};
+use crate::object::{ObjectInfo, ObjectKind};
+use crate::{Store, copy};
+
+/// An output that is frozen (read-only), synced and hashed, but not yet in
+/// `objects/`.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub source: PathBuf,
+    pub hash: ObjectHash,
+    pub kind: ObjectKind,
+    pub size: u64,
+}
+
+impl Store {
+    /// Registers the file, directory or symlink at `path`, which must be
+    /// inside one of this store's scratch directories (see
+    /// [`Store::scratch`]); it is moved, not copied.
+    ///
+    /// The steps, in order: make every file read-only (`0444`, or `0555`
+    /// when the owner execute bit was set) and every directory `0555`,
+    /// fsyncing each file and directory; hash the frozen tree
+    /// ([`hash::hash_path`]); rename it to `objects/<hex>`, or discard it
+    /// if that object already exists; fsync `objects/`; insert the
+    /// `objects` row in one transaction. The store-wide lock is held shared
+    /// throughout, so garbage collection cannot run in between. The crate
+    /// documentation argues why a crash at any point is harmless.
+    ///
+    /// If a step before the rename fails, the partial output is removed and
+    /// nothing is registered. If a later step fails, the complete object
+    /// stays in `objects/` without a row: unregistered garbage, invisible
+    /// to lookups, removed by [`Store::gc`] or a repairing
+    /// [`Store::verify`] (or registered by the next identical build).
+    pub fn register(&self, path: &Path) -> Result<ObjectInfo> {
+        self.check_in_scratch(path)?;
+        let _guard = self.shared_store_lock()?;
+        let prepared = match self.prepare(path) {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                let _ = remove_tree(path);
+                return Err(error);
+            }
+        };
+        self.publish(&prepared)?;
+        self.record(&prepared)
+    }
+
+    /// Copies a file, directory tree or symlink from anywhere (outside the
+    /// store) into a scratch directory with [`copy::copy_file`] or
+    /// [`copy::copy_tree`] (reflinks or sparse copies, never dense) and
+    /// registers the copy. The original is not touched.
+    pub fn import(&self, path: &Path) -> Result<ObjectInfo> {
+        let meta = fs::symlink_metadata(path).at("inspect", path)?;
+        let kind = ObjectKind::of(meta.file_type())
+            .ok_or_else(|| StoreError::UnsupportedFileType { path: path.to_path_buf() })?;
+        let scratch = self.scratch("import")?;
+        let copy = scratch.path().join("object");
+        match kind {
+            ObjectKind::File => copy::copy_file(path, &copy).map(drop),
+            ObjectKind::Directory => copy::copy_tree(path, &copy),
+            ObjectKind::Symlink => fs::read_link(path).and_then(|target| std::os::unix::fs::symlink(target, &copy)),
+        }
+        .at("copy into the store", path)?;
+        self.register(&copy)
+    }
+
+    /// Refuses paths outside `root/scratch`: only those are on the store's
+    /// file system (so the rename into `objects/` is atomic) and private
+    /// to a build.
+    fn check_in_scratch(&self, path: &Path) -> Result<()> {
+        let not_in_scratch =
+            || StoreError::NotInScratch { path: path.to_path_buf(), scratch: self.layout.scratch.clone() };
+        let absolute = std::path::absolute(path).at("resolve", path)?;
+        let (Some(parent), Some(_)) = (absolute.parent(), absolute.file_name()) else {
+            return Err(not_in_scratch());
+        };
+        let parent = parent.canonicalize().at("resolve", parent)?;
+        if parent.starts_with(&self.layout.scratch) { Ok(()) } else { Err(not_in_scratch()) }
+    }
+
+    /// Freezes, syncs and hashes the output at `path` (steps 2 and 3 of the
+    /// crate documentation's crash-safety argument).
+    pub(crate) fn prepare(&self, path: &Path) -> Result<Prepared> {
+        let meta = fs::symlink_metadata(path).at("inspect", path)?;
+        let (kind, size) = freeze(path, &meta, true)?;
+        // Hashed after freezing: the hash describes the tree exactly as it
+        // will sit in `objects/` (modes included), which is what `verify`
+        // rehashes later.
+        let hash = hash::hash_path(path).at("hash", path)?;
+        Ok(Prepared { source: path.to_path_buf(), hash, kind, size })
+    }
+
+    /// Moves a prepared output to `objects/<hex>` (or discards it if the
+    /// object exists) and makes the directory entry durable (steps 4
+    /// and 5).
+    pub(crate) fn publish(&self, prepared: &Prepared) -> Result<()> {
+        let target = self.object_path(&prepared.hash);
+        if exists(&target) {
+            // Identical content is already there (registered, or complete
+            // garbage from an interrupted registration: only complete trees
+            // are ever renamed into `objects/`). Scratch cleanup removes the
+            // copy if this fails.
+            let _ = remove_tree(&prepared.source);
+        } else if let Err(error) = fs::rename(&prepared.source, &target) {
+            // Another process renamed the same directory in first (renaming
+            // onto a non-empty directory fails); for a file or symlink the
+            // rename replaces identical content and succeeds.
+            if !exists(&target) {
+                let _ = remove_tree(&prepared.source);
+                return Err(StoreError::io("move into the store", &prepared.source, error));
+            }
+            let _ = remove_tree(&prepared.source);
+        }
+        if prepared.kind == ObjectKind::Directory {
+            // Only now: moving a directory to another parent needs write
+            // permission on it (for its `..` entry). Also repairs an
+            // adopted object whose registration stopped right here.
+            fs::set_permissions(&target, fs::Permissions::from_mode(0o555)).at("make read-only", &target)?;
+            fsync_dir(&target).at("fsync", &target)?;
+        }
+        fsync_dir(&self.layout.objects).at("fsync", &self.layout.objects)
+    }
+
+    /// Inserts the `objects` row (step 6), making the object visible.
+    pub(crate) fn record(&self, prepared: &Prepared) -> Result<ObjectInfo> {
+        let db = &self.layout.db;
+        let mut conn = self.db();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).sql("begin registering in", db)?;
+        tx.execute(
+            "INSERT INTO objects (hash, kind, size, registered_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (hash) DO NOTHING",
+            (
+                prepared.hash.to_hex(),
+                prepared.kind.as_str(),
+                i64::try_from(prepared.size).unwrap_or(i64::MAX),
+                unix_now(),
+            ),
+        )
+        .sql("record an object in", db)?;
+        tx.commit().sql("commit a registration to", db)?;
+        Ok(ObjectInfo {
+            hash: prepared.hash,
+            kind: prepared.kind,
+            size: prepared.size,
+            path: self.object_path(&prepared.hash),
+        })
+    }
+}
+
+/// Makes the tree at `path` read-only and durable, bottom-up: files become
+/// `0444` (`0555` if the owner execute bit was set, the one mode bit the
+/// hash covers) and are fsynced; directories become `0555` once their
+/// entries are done and are fsynced; symlinks have no mode of their own and
+/// are made durable by their directory's fsync. Setuid, setgid and sticky
+/// bits are dropped. The `top` directory stays writable by its owner until
+/// [`Store::publish`] has moved it. Returns the kind and the apparent size
+/// (see [`ObjectInfo::size`]).
+fn freeze(path: &Path, meta: &Metadata, top: bool) -> Result<(ObjectKind, u64)> {
+    let kind =
+        ObjectKind::of(meta.file_type()).ok_or_else(|| StoreError::UnsupportedFileType { path: path.to_path_buf() })?;
+    let set_mode =
+        |mode: u32| fs::set_permissions(path, fs::Permissions::from_mode(mode)).at("change the mode of", path);
+    match kind {
+        ObjectKind::Symlink => {
+            let target = fs::read_link(path).at("read the symlink", path)?;
+            Ok((kind, target.as_os_str().len() as u64))
+        }
+        ObjectKind::File => {
+            set_mode(if meta.permissions().mode() & 0o100 != 0 { 0o555 } else { 0o444 })?;
+            File::open(path).and_then(|file| file.sync_all()).at("fsync", path)?;
+            Ok((kind, meta.len()))
+        }
+        ObjectKind::Directory => {
+            // A builder may have left a directory unreadable to its owner.
+            if meta.permissions().mode() & 0o700 != 0o700 {
+                set_mode(0o755)?;
+            }
+            let mut size = 0u64;
+            for entry in fs::read_dir(path).at("list", path)? {
+                let child = entry.at("list", path)?.path();
+                let child_meta = fs::symlink_metadata(&child).at("inspect", &child)?;
+                size = size.saturating_add(freeze(&child, &child_meta, false)?.1);
+            }
+            set_mode(if top { 0o755 } else { 0o555 })?;
+            fsync_dir(path).at("fsync", path)?;
+            Ok((kind, size))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fsutil::unique_name;
+
+    #[test]
+    fn interrupted_registration_leaves_only_garbage_that_verify_removes() {
+        let root = std::env::temp_dir().join(unique_name("imgx-store-register-test"));
+        let store = Store::open(&root).unwrap();
+        let scratch = store.scratch("test").unwrap();
+        let output = scratch.path().join("out");
+        fs::write(&output, b"interrupted").unwrap();
+
+        // Every step up to the rename, then "crash" (drop everything).
+        let prepared = store.prepare(&output).unwrap();
+        store.publish(&prepared).unwrap();
+        let hash = prepared.hash;
+        drop(scratch);
+        drop(store);
+
+        let store = Store::open(&root).unwrap();
+        assert!(store.object_path(&hash).exists(), "the object file was renamed into place");
+        assert_eq!(store.object_info(&hash).unwrap(), None, "but it is not registered");
+        let rows: i64 = store.db().query_row("SELECT count(*) FROM objects", [], |row| row.get(0)).unwrap();
+        assert_eq!(rows, 0);
+
+        let report = store.verify(false).unwrap();
+        assert_eq!(report.unregistered, vec![store.object_path(&hash)]);
+        assert!(store.object_path(&hash).exists(), "a report-only verify removes nothing");
+        let report = store.verify(true).unwrap();
+        assert_eq!(report.unregistered.len(), 1);
+        assert_eq!(report.unregistered_removed, 1);
+        assert!(!store.object_path(&hash).exists());
+        assert!(store.verify(false).unwrap().is_clean());
+        drop(store);
+        remove_tree(&root).unwrap();
+    }
+
+    #[test]
+    fn registering_again_adopts_an_interrupted_directory() {
+        let root = std::env::temp_dir().join(unique_name("imgx-store-adopt-test"));
+        let store = Store::open(&root).unwrap();
+        let build = |store: &Store| {
+            let scratch = store.scratch("test").unwrap();
+            let tree = scratch.path().join("tree");
+            fs::create_dir_all(tree.join("sub")).unwrap();
+            fs::write(tree.join("sub/file"), b"content").unwrap();
+            (scratch, tree)
+        };
+        let (scratch, tree) = build(&store);
+        let prepared = store.prepare(&tree).unwrap();
+        // Interrupted right after the rename, before the top directory was
+        // made read-only.
+        fs::rename(&prepared.source, store.object_path(&prepared.hash)).unwrap();
+        drop(scratch);
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&store.object_path(&prepared.hash)), 0o755);
+
+        let (_scratch, tree) = build(&store);
+        let info = store.register(&tree).unwrap();
+        assert_eq!(info.hash, prepared.hash);
+        assert_eq!(mode(&info.path), 0o555);
+        assert!(store.verify(false).unwrap().is_clean());
+        drop(store);
+        remove_tree(&root).unwrap();
+    }
+}
