@@ -17,6 +17,17 @@ pub struct Cli {
 pub enum Command {
     /// Evaluate a Nix-language file or expression and print the result.
     Eval(EvalArgs),
+    /// Build the steps a description asks for.
+    Build(BuildArgs),
+    /// Print the canonical serialisation of steps as JSON.
+    ShowStep(TargetArgs),
+    /// Write the step graph as Graphviz DOT, marking cached and dirty steps.
+    Graph(TargetArgs),
+    /// Print the build log of a step (by key, or the steps of a description).
+    Log(LogArgs),
+    /// Inspect and maintain the store.
+    #[command(subcommand)]
+    Store(StoreCommand),
 }
 
 /// Arguments of `imgx eval`.
@@ -40,4 +51,83 @@ pub struct EvalArgs {
     /// Select an attribute of the result (`a.b.c`).
     #[arg(short = 'A', long = "attr", value_name = "ATTRPATH")]
     pub attr: Option<String>,
+}
+
+/// What to evaluate to find steps: shared by build, show-step and graph.
+#[derive(Args, Debug)]
+pub struct TargetArgs {
+    /// The description (default: ./default.nix, else ./image.nix).
+    pub file: Option<PathBuf>,
+    /// Select an attribute of the result (`a.b.c`).
+    #[arg(short = 'A', long = "attr", value_name = "ATTRPATH")]
+    pub attr: Option<String>,
+    /// Pass `name = EXPR` to a description that is a function.
+    #[arg(long = "arg", num_args = 2, value_names = ["NAME", "EXPR"])]
+    pub arg: Vec<String>,
+    /// Pass `name = "VALUE"` to a description that is a function.
+    #[arg(long = "argstr", num_args = 2, value_names = ["NAME", "VALUE"])]
+    pub argstr: Vec<String>,
+    /// Add a search-path entry for `<name>` lookups (`name=path` or `path`).
+    #[arg(short = 'I', value_name = "PATH")]
+    pub include: Vec<String>,
+    /// Evaluate even if an unchanged description's result is cached.
+    #[arg(long)]
+    pub no_eval_cache: bool,
+}
+
+/// Arguments of `imgx build`.
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// What to build.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Name of the symlink to the output (`result`; more targets get `-2`, `-3`…).
+    #[arg(short = 'o', long = "out-link", default_value = "result")]
+    pub out_link: PathBuf,
+    /// Do not create an out-link.
+    #[arg(long)]
+    pub no_out_link: bool,
+    /// How many steps may build at once (default: the number of CPUs).
+    #[arg(short = 'j', long = "jobs")]
+    pub jobs: Option<usize>,
+    /// Show what would be built or reused, without building.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep building independent steps after a failure.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Keep the output of a failed step and print where it is.
+    #[arg(long)]
+    pub keep_failed: bool,
+    /// Report progress as one JSON object per line on standard output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `imgx log`.
+#[derive(Args, Debug)]
+pub struct LogArgs {
+    /// A step key (or a prefix of one), or a description file.
+    pub step: Option<String>,
+    /// Select an attribute of the description (`a.b.c`).
+    #[arg(short = 'A', long = "attr", value_name = "ATTRPATH")]
+    pub attr: Option<String>,
+}
+
+/// `imgx store …`.
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Delete every object no out-link or explicit root refers to.
+    Gc,
+    /// Rehash every object and report those whose content changed.
+    Verify {
+        /// Move corrupt objects aside and forget them, so the next build replaces them.
+        #[arg(long)]
+        quarantine: bool,
+    },
+    /// Describe a store object (by path or hash) or a step (by key).
+    Info {
+        /// A path into the store, an object hash, or a step key.
+        what: String,
+    },
 }

@@ -6,6 +6,11 @@
 
 mod cli;
 mod commands;
+mod evalcache;
+mod glue;
+mod scheduler;
+mod session;
+mod stdlib;
 
 use clap::Parser;
 

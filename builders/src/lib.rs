@@ -1,5 +1,19 @@
 //! The step kinds of imgx.
 //!
-//! Each step kind (fetch, partition, run, convert, file) is a builder that
-//! turns the realised inputs of a step into its output inside a scratch
-//! folder of the store. Builders arrive with the store and step graph.
+//! A [`Step`] is what the language's `builtins.step` produces: a kind, a
+//! name, parameters (JSON) and the inputs its parameters refer to. Its
+//! canonical serialisation is hashed into keys ([`step`]). A [`Builder`]
+//! turns a step's realised inputs into its output inside a scratch folder of
+//! the store; [`builder_for`] finds the builder of a kind.
+//!
+//! **Architecture invariant:** builders know nothing about the Nix language
+//! or the scheduler. They read parameters, resolve input placeholders to
+//! paths, write one output, and log what they do.
+
+mod builder;
+mod directory;
+mod file;
+pub mod step;
+
+pub use builder::{BuildContext, BuildError, Builder, builder_for, builders};
+pub use step::{InputRef, Step, StepKey};

@@ -2,44 +2,31 @@
 
 use super::Failure;
 use crate::cli::EvalArgs;
-use imgx_lang::{EvalOptions, SearchPathEntry, StdIo, Value, Vm};
+use crate::session::{AutoArgs, Session, Source};
+use imgx_store::Store;
 use std::io::Write;
-use std::rc::Rc;
-
-/// The search path from `-I` flags, then `$IMGX_PATH` (colon-separated).
-pub fn search_path(includes: &[String]) -> Vec<SearchPathEntry> {
-    let mut entries: Vec<SearchPathEntry> = includes.iter().map(|i| SearchPathEntry::parse(i)).collect();
-    if let Ok(env) = std::env::var("IMGX_PATH") {
-        entries.extend(env.split(':').filter(|s| !s.is_empty()).map(SearchPathEntry::parse));
-    }
-    entries
-}
 
 /// Evaluates on a thread with a large stack (see `with_evaluation_stack`).
 pub fn run(args: EvalArgs) -> Result<(), Failure> {
-    imgx_lang::with_evaluation_stack(move || evaluate(args))
+    // `<imgx>` needs the library on disk; evaluation itself needs no store.
+    let stdlib = Store::default_root().ok().and_then(|root| super::stdlib_dir(&root).ok());
+    imgx_lang::with_evaluation_stack(move || evaluate(args, stdlib))
         .map_err(|e| Failure::new(miette::miette!("cannot start the evaluation thread: {e}")))?
 }
 
-fn evaluate(args: EvalArgs) -> Result<(), Failure> {
-    let mut options = EvalOptions::new(Rc::new(StdIo));
-    options.search_path = search_path(&args.include);
-    let mut vm = Vm::new(options);
-    let cwd =
-        std::env::current_dir().map_err(|e| Failure::new(miette::miette!("cannot read the current directory: {e}")))?;
-    let result = match (&args.expr, &args.file) {
-        (Some(expr), _) => vm.eval_source("«string»", expr, &cwd),
-        (None, Some(file)) => {
-            let path = if file.is_absolute() { file.clone() } else { cwd.join(file) };
-            vm.import_file(&path.to_string_lossy())
-        }
-        (None, None) => unreachable!("clap requires a file or --expr"),
+fn evaluate(args: EvalArgs, stdlib: Option<std::path::PathBuf>) -> Result<(), Failure> {
+    let mut session = Session::new(&args.include, None, stdlib.as_deref());
+    let source = match (&args.expr, &args.file) {
+        (Some(expr), _) => Source::Expr(expr.clone()),
+        (None, Some(file)) => Source::File(file.clone()),
+        (None, None) => return Err(Failure::new(miette::miette!("give a file or --expr"))),
     };
-    let value = result.and_then(|value| select(&mut vm, value, args.attr.as_deref()));
+    let value = session.evaluate(&source, args.attr.as_deref(), &AutoArgs::default());
+    let vm = &mut session.vm;
     let output = value.and_then(|value| {
         if args.json {
             let forced = vm.force_deep(&value)?;
-            imgx_lang::builtins::value_to_json(&mut vm, &forced, true)
+            imgx_lang::builtins::value_to_json(vm, &forced, true)
         } else if args.strict {
             let forced = vm.force_deep(&value)?;
             Ok(imgx_lang::print::print_value_bytes(&forced))
@@ -55,24 +42,6 @@ fn evaluate(args: EvalArgs) -> Result<(), Failure> {
             let _ = stdout.write_all(&bytes).and_then(|_| stdout.flush());
             Ok(())
         }
-        Err(error) => Err(Failure::new(error.to_report(&vm.sources))),
+        Err(error) => Err(Failure::new(error.to_report(&session.vm.sources))),
     }
-}
-
-/// Follows `-A a.b.c` into the result.
-fn select(vm: &mut Vm, mut value: Value, path: Option<&str>) -> imgx_lang::EvalResult<Value> {
-    let Some(path) = path else { return Ok(value) };
-    for name in path.split('.').filter(|s| !s.is_empty()) {
-        let attrs = vm.force_attrs(&value)?;
-        value = match attrs.get_str(name) {
-            Some(next) => vm.force(&next.clone())?,
-            None => {
-                return Err(imgx_lang::EvalError::new(imgx_lang::ErrorKind::AttrMissing {
-                    name: name.to_string(),
-                    suggestion: None,
-                }));
-            }
-        };
-    }
-    Ok(value)
 }

@@ -1,8 +1,26 @@
 //! One module per command; each exposes `run(args) -> Result<(), Failure>`.
 
+mod build;
 mod eval;
+mod graph;
+mod log;
+mod show_step;
+mod store;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, TargetArgs};
+use crate::session::{AutoArgs, Session, Source};
+use imgx_builders::{Step, StepKey};
+use imgx_store::Store;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Exit code for evaluation errors and bad input.
+pub const EXIT_ERROR: u8 = 1;
+/// Exit code when a step failed to build.
+pub const EXIT_BUILD_FAILED: u8 = 3;
+/// Exit code when the store could not be used.
+pub const EXIT_STORE: u8 = 4;
 
 /// Why a command failed, already rendered for the terminal, with its exit code.
 pub struct Failure {
@@ -14,7 +32,12 @@ pub struct Failure {
 impl Failure {
     /// A failure with exit code 1.
     pub fn new(report: miette::Report) -> Failure {
-        Failure { report, exit_code: 1 }
+        Failure { report, exit_code: EXIT_ERROR }
+    }
+
+    /// A failure with a given exit code.
+    pub fn with_code(report: miette::Report, exit_code: u8) -> Failure {
+        Failure { report, exit_code }
     }
 
     /// Prints the report to standard error.
@@ -27,5 +50,95 @@ impl Failure {
 pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Eval(args) => eval::run(args),
+        Command::Build(args) => build::run(args),
+        Command::ShowStep(args) => show_step::run(args),
+        Command::Graph(args) => graph::run(args),
+        Command::Log(args) => log::run(args),
+        Command::Store(command) => store::run(command),
     }
+}
+
+/// Opens the store at `$IMGX_STORE` (or the default place).
+pub fn open_store() -> Result<Arc<Store>, Failure> {
+    let root = Store::default_root().map_err(|e| Failure::with_code(miette::miette!("{e}"), EXIT_STORE))?;
+    Store::open(&root).map(Arc::new).map_err(|e| {
+        Failure::with_code(miette::miette!("cannot open the store at {}: {e}", root.display()), EXIT_STORE)
+    })
+}
+
+/// Installs the bundled library under the store root and returns its folder.
+pub fn stdlib_dir(root: &std::path::Path) -> Result<PathBuf, Failure> {
+    crate::stdlib::install(root).map_err(|e| {
+        Failure::with_code(
+            miette::miette!("cannot install the standard library under {}: {e}", root.display()),
+            EXIT_STORE,
+        )
+    })
+}
+
+/// The steps a description asks for, and every step it created.
+pub struct Evaluated {
+    /// The requested steps.
+    pub targets: Vec<StepKey>,
+    /// All steps, by input key.
+    pub steps: BTreeMap<StepKey, Step>,
+}
+
+/// Evaluates a description (on the evaluation thread) and collects its steps.
+pub fn evaluate_targets(args: &TargetArgs, store: &Arc<Store>) -> Result<Evaluated, Failure> {
+    let source = Source::file_or_default(args.file.clone()).map_err(|e| Failure::new(miette::miette!("{e}")))?;
+    let request = request_key(args, &source);
+    if !args.no_eval_cache
+        && let Some(cached) = crate::evalcache::lookup(store, &request)
+    {
+        return Ok(Evaluated { targets: cached.targets, steps: cached.steps });
+    }
+    let stdlib = stdlib_dir(store.root())?;
+    let auto_args = AutoArgs { always: true, exprs: pairs(&args.arg), strings: pairs(&args.argstr) };
+    let includes = args.include.clone();
+    let attr = args.attr.clone();
+    let store = store.clone();
+    imgx_lang::with_evaluation_stack(move || {
+        let mut session = Session::new(&includes, Some(store.clone()), Some(&stdlib));
+        let result = session.evaluate(&source, attr.as_deref(), &auto_args).and_then(|value| session.targets(&value));
+        match result {
+            Ok(targets) => {
+                let steps = session.steps();
+                crate::evalcache::store_result(&store, &request, &session.observations(), &targets, &steps);
+                Ok(Evaluated { targets, steps })
+            }
+            Err(error) => Err(Failure::new(error.to_report(&session.vm.sources))),
+        }
+    })
+    .map_err(|e| Failure::new(miette::miette!("cannot start the evaluation thread: {e}")))?
+}
+
+/// The evaluation cache's key for a request: what to evaluate and how,
+/// and the binary doing it.
+fn request_key(args: &TargetArgs, source: &Source) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let source_text = match source {
+        Source::File(file) => format!("file:{}", cwd.join(file).display()),
+        Source::Expr(expr) => format!("expr:{}:{expr}", cwd.display()),
+    };
+    let binary = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            format!("{}:{}:{}", m.size(), m.mtime(), m.mtime_nsec())
+        })
+        .unwrap_or_default();
+    let imgx_path = std::env::var("IMGX_PATH").unwrap_or_default();
+    let home = std::env::var("HOME").unwrap_or_default();
+    let attr = args.attr.clone().unwrap_or_default();
+    let mut parts: Vec<&str> = vec![&source_text, &binary, &imgx_path, &home, &attr];
+    let includes = args.include.join("\0");
+    let arg = args.arg.join("\0");
+    let argstr = args.argstr.join("\0");
+    parts.extend([includes.as_str(), arg.as_str(), argstr.as_str()]);
+    crate::evalcache::request_key(&parts)
+}
+
+fn pairs(flat: &[String]) -> Vec<(String, String)> {
+    flat.chunks(2).filter(|c| c.len() == 2).map(|c| (c[0].clone(), c[1].clone())).collect()
 }

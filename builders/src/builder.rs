@@ -1,0 +1,101 @@
+//! The interface every step kind implements, and the registry of kinds.
+
+use crate::step::{InputRef, Step, StepKey};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Why a build failed. Messages are written for the person who wrote the step.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The parameters are not what the kind accepts.
+    #[error("invalid parameters: {0}")]
+    InvalidParams(String),
+    /// A file-system operation failed.
+    #[error("{action} '{}': {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// The build ran and failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl BuildError {
+    /// An I/O error with the action and path that led to it.
+    pub fn io(action: &'static str, path: &Path, source: std::io::Error) -> BuildError {
+        BuildError::Io { action, path: path.to_path_buf(), source }
+    }
+}
+
+/// Everything a builder may use while building one step.
+pub struct BuildContext<'a> {
+    /// The step being built.
+    pub step: &'a Step,
+    /// Its input-addressed key (to derive UUIDs, seeds and the like).
+    pub key: StepKey,
+    /// Where the output must be created (a file or a directory); it does
+    /// not exist yet and lies inside the store's scratch area.
+    pub out: PathBuf,
+    /// A private working directory, removed after the build.
+    pub work: PathBuf,
+    /// The build log.
+    pub log: &'a mut dyn Write,
+    /// Where each input's output object lives.
+    pub inputs: &'a BTreeMap<InputRef, PathBuf>,
+}
+
+impl<'a> BuildContext<'a> {
+    /// The path of the input a placeholder string refers to.
+    pub fn input_path(&self, placeholder: &str) -> Result<&Path, BuildError> {
+        let input = InputRef::parse_placeholder(placeholder).ok_or_else(|| {
+            BuildError::InvalidParams(format!("'{placeholder}' does not refer to a step or a store object"))
+        })?;
+        self.inputs
+            .get(&input)
+            .map(PathBuf::as_path)
+            .ok_or_else(|| BuildError::Failed(format!("input {placeholder} is not realised")))
+    }
+
+    /// A string parameter.
+    pub fn str_param(&self, name: &str) -> Option<&'a str> {
+        self.step.params.get(name).and_then(|v| v.as_str())
+    }
+
+    /// A Boolean parameter with a default.
+    pub fn bool_param(&self, name: &str, default: bool) -> bool {
+        self.step.params.get(name).and_then(|v| v.as_bool()).unwrap_or(default)
+    }
+}
+
+/// A step kind.
+pub trait Builder: Sync {
+    /// The kind's name, as `builtins.step { kind = …; }` spells it.
+    fn kind(&self) -> &'static str;
+
+    /// Part of every realisation: a new version of a builder may produce
+    /// different bytes, and records which one built an output.
+    fn version(&self) -> &'static str;
+
+    /// Checks the parameters at evaluation time, so that mistakes are
+    /// reported at the place they were written, before anything runs.
+    fn validate(&self, params: &serde_json::Value) -> Result<(), String>;
+
+    /// Builds the output at `ctx.out`.
+    fn build(&self, ctx: &mut BuildContext<'_>) -> Result<(), BuildError>;
+}
+
+/// Every step kind imgx knows.
+pub fn builders() -> &'static [&'static dyn Builder] {
+    &[&crate::file::FileBuilder, &crate::directory::DirectoryBuilder]
+}
+
+/// The builder of a kind.
+pub fn builder_for(kind: &str) -> Option<&'static dyn Builder> {
+    builders().iter().copied().find(|b| b.kind() == kind)
+}

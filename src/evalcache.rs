@@ -1,0 +1,289 @@
+//! The evaluation cache: an unchanged description is not evaluated again.
+//!
+//! An evaluation's result (the requested step keys and every step's
+//! serialisation) is stored in the store's SQLite database under a key that
+//! hashes the request (file, attribute, arguments, search path, imgx's own
+//! version and library). With it are the *observations* the evaluation made:
+//! each file it read (with the content's hash), each directory listing,
+//! file type and existence check, each imported path (with its object
+//! hash), and each environment variable. A later request with the same key
+//! re-checks every observation; if all still hold, the stored result is
+//! used without evaluating.
+//!
+//! Re-checking a file compares its metadata (device, inode, size,
+//! modification and change times) first and hashes it only if they differ,
+//! so that an unchanged tree of imported files costs a `stat` per file, not a
+//! read.
+
+use imgx_builders::{Step, StepKey};
+use imgx_lang::io::FileType;
+use imgx_store::Store;
+use imgx_store::hash::ObjectHash;
+use serde_json::{Value as Json, json};
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// One thing an evaluation observed about the world.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Observation {
+    /// A file's content (hash), or that it could not be read.
+    File { path: String, hash: Option<String>, stat: Option<Stat> },
+    /// A directory's listing (hash of names and types), or that it could not be listed.
+    Dir { path: String, hash: Option<String> },
+    /// A path's type, or that it does not exist.
+    FileType { path: String, ty: Option<String> },
+    /// Whether a path exists.
+    Exists { path: String, exists: bool },
+    /// A path imported into the store as this object.
+    Import { path: String, object: String, stat: Option<Stat> },
+    /// An environment variable's value.
+    Env { name: String, value: String },
+}
+
+/// The metadata that, when unchanged, lets a file's hash be trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl Stat {
+    fn of(path: &Path) -> Option<Stat> {
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        Some(Stat {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+            ctime_ns: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
+        })
+    }
+
+    fn to_json(self) -> Json {
+        json!([self.dev, self.ino, self.size, self.mtime_ns.to_string(), self.ctime_ns.to_string()])
+    }
+
+    fn from_json(value: &Json) -> Option<Stat> {
+        let items = value.as_array()?;
+        Some(Stat {
+            dev: items.first()?.as_u64()?,
+            ino: items.get(1)?.as_u64()?,
+            size: items.get(2)?.as_u64()?,
+            mtime_ns: items.get(3)?.as_str()?.parse().ok()?,
+            ctime_ns: items.get(4)?.as_str()?.parse().ok()?,
+        })
+    }
+}
+
+fn text(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+fn hash_bytes(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
+
+fn listing_hash(entries: &[(Vec<u8>, FileType)]) -> String {
+    let mut sorted: Vec<&(Vec<u8>, FileType)> = entries.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut hasher = blake3::Hasher::new();
+    for (name, ty) in sorted {
+        hasher.update(name).update(&[0]).update(ty.nix_name().as_bytes()).update(&[0]);
+    }
+    hasher.finalize().to_hex().to_string()
+}
+
+fn file_type_of(path: &Path) -> Option<FileType> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    let ft = meta.file_type();
+    Some(if ft.is_symlink() {
+        FileType::Symlink
+    } else if ft.is_dir() {
+        FileType::Directory
+    } else if ft.is_file() {
+        FileType::Regular
+    } else {
+        FileType::Unknown
+    })
+}
+
+impl Observation {
+    /// A file read (`None` if it could not be read).
+    pub fn file(path: &Path, content: Option<&[u8]>) -> Observation {
+        Observation::File { path: text(path), hash: content.map(hash_bytes), stat: Stat::of(path) }
+    }
+
+    /// A directory listed.
+    pub fn dir(path: &Path, entries: Option<&Vec<(Vec<u8>, FileType)>>) -> Observation {
+        Observation::Dir { path: text(path), hash: entries.map(|e| listing_hash(e)) }
+    }
+
+    /// A path's type looked at.
+    pub fn file_type(path: &Path, ty: Option<FileType>) -> Observation {
+        Observation::FileType { path: text(path), ty: ty.map(|t| t.nix_name().to_string()) }
+    }
+
+    /// A path's existence checked.
+    pub fn exists(path: &Path, exists: bool) -> Observation {
+        Observation::Exists { path: text(path), exists }
+    }
+
+    /// A path imported into the store.
+    pub fn import(path: &Path, object: ObjectHash) -> Observation {
+        Observation::Import { path: text(path), object: object.to_hex(), stat: Stat::of(path) }
+    }
+
+    /// An environment variable read.
+    pub fn env(name: &str, value: &[u8]) -> Observation {
+        Observation::Env { name: name.to_string(), value: String::from_utf8_lossy(value).into_owned() }
+    }
+
+    /// Whether the observation still holds.
+    fn holds(&self) -> bool {
+        match self {
+            Observation::File { path, hash, stat } => {
+                let path = Path::new(path);
+                if stat.is_some() && Stat::of(path) == *stat {
+                    return true;
+                }
+                std::fs::read(path).ok().map(|b| hash_bytes(&b)) == *hash
+            }
+            Observation::Dir { path, hash } => {
+                let listing = imgx_lang::io::EvalIo::read_dir(&imgx_lang::StdIo, Path::new(path)).ok();
+                listing.map(|l| listing_hash(&l)) == *hash
+            }
+            Observation::FileType { path, ty } => {
+                file_type_of(Path::new(path)).map(|t| t.nix_name().to_string()) == *ty
+            }
+            Observation::Exists { path, exists } => Path::new(path).exists() == *exists,
+            Observation::Import { path, object, stat } => {
+                let path = Path::new(path);
+                // Changes inside an imported tree do not change the top's
+                // metadata, so only single files may skip hashing.
+                if path.is_file() && stat.is_some() && Stat::of(path) == *stat {
+                    return true;
+                }
+                imgx_store::hash::hash_path(path).map(|h| h.to_hex()).ok().as_deref() == Some(object.as_str())
+            }
+            Observation::Env { name, value } => {
+                let current = imgx_lang::io::EvalIo::get_env(&imgx_lang::StdIo, name);
+                String::from_utf8_lossy(&current) == value.as_str()
+            }
+        }
+    }
+
+    fn to_json(&self) -> Json {
+        match self {
+            Observation::File { path, hash, stat } => {
+                json!({ "file": path, "hash": hash, "stat": stat.map(Stat::to_json) })
+            }
+            Observation::Dir { path, hash } => json!({ "dir": path, "hash": hash }),
+            Observation::FileType { path, ty } => json!({ "type": path, "is": ty }),
+            Observation::Exists { path, exists } => json!({ "exists": path, "is": exists }),
+            Observation::Import { path, object, stat } => {
+                json!({ "import": path, "object": object, "stat": stat.map(Stat::to_json) })
+            }
+            Observation::Env { name, value } => json!({ "env": name, "value": value }),
+        }
+    }
+
+    fn from_json(value: &Json) -> Option<Observation> {
+        let string = |key: &str| value.get(key).and_then(|v| v.as_str()).map(str::to_string);
+        let stat = || value.get("stat").and_then(Stat::from_json);
+        if let Some(path) = string("file") {
+            return Some(Observation::File { path, hash: string("hash"), stat: stat() });
+        }
+        if let Some(path) = string("dir") {
+            return Some(Observation::Dir { path, hash: string("hash") });
+        }
+        if let Some(path) = string("type") {
+            return Some(Observation::FileType { path, ty: string("is") });
+        }
+        if let Some(path) = string("exists") {
+            return Some(Observation::Exists { path, exists: value.get("is")?.as_bool()? });
+        }
+        if let Some(path) = string("import") {
+            return Some(Observation::Import { path, object: string("object")?, stat: stat() });
+        }
+        Some(Observation::Env { name: string("env")?, value: string("value")? })
+    }
+}
+
+/// A cached evaluation result.
+pub struct Cached {
+    /// The requested steps.
+    pub targets: Vec<StepKey>,
+    /// Every step, by input key.
+    pub steps: BTreeMap<StepKey, Step>,
+}
+
+/// Looks the request up; returns the result if every observation still holds.
+pub fn lookup(store: &Store, request_key: &str) -> Option<Cached> {
+    let entry = store.eval_cache(request_key).ok()??;
+    let (inputs, result) = (entry.inputs, entry.result);
+    let observations: Vec<Json> = serde_json::from_str(&inputs).ok()?;
+    for observation in &observations {
+        if !Observation::from_json(observation)?.holds() {
+            return None;
+        }
+    }
+    let result: Json = serde_json::from_str(&result).ok()?;
+    let targets =
+        result["targets"].as_array()?.iter().map(|t| StepKey::from_hex(t.as_str()?)).collect::<Option<_>>()?;
+    let mut steps = BTreeMap::new();
+    for (key, serialisation) in result["steps"].as_object()? {
+        steps.insert(StepKey::from_hex(key)?, Step::parse(serialisation.as_str()?)?);
+    }
+    Some(Cached { targets, steps })
+}
+
+/// Stores an evaluation's result with what it observed.
+pub fn store_result(
+    store: &Store,
+    request_key: &str,
+    observations: &[Observation],
+    targets: &[StepKey],
+    steps: &BTreeMap<StepKey, Step>,
+) {
+    // Only the closure of the targets is needed to build them.
+    let mut closure = BTreeMap::new();
+    let mut stack: Vec<StepKey> = targets.to_vec();
+    while let Some(key) = stack.pop() {
+        if closure.contains_key(&key.to_hex()) {
+            continue;
+        }
+        let Some(step) = steps.get(&key) else { return };
+        stack.extend(step.input_steps());
+        closure.insert(key.to_hex(), Json::String(step.serialise()));
+    }
+    let mut unique: Vec<Json> = Vec::new();
+    for observation in observations {
+        let value = observation.to_json();
+        if !unique.contains(&value) {
+            unique.push(value);
+        }
+    }
+    let result = json!({
+        "targets": targets.iter().map(|t| t.to_hex()).collect::<Vec<_>>(),
+        "steps": Json::Object(closure.into_iter().collect()),
+    });
+    let _ = store.put_eval_cache(request_key, &Json::Array(unique).to_string(), &result.to_string());
+}
+
+/// The key of a request: everything besides the observations that decides
+/// an evaluation's result.
+pub fn request_key(parts: &[&str]) -> String {
+    let mut hasher = blake3::Hasher::new_derive_key("imgx evaluation cache v1");
+    hasher.update(env!("CARGO_PKG_VERSION").as_bytes()).update(&[0]);
+    for (_, text) in crate::stdlib::FILES {
+        hasher.update(blake3::hash(text.as_bytes()).as_bytes());
+    }
+    for part in parts {
+        hasher.update(&(part.len() as u64).to_le_bytes()).update(part.as_bytes());
+    }
+    hasher.finalize().to_hex().to_string()
+}

@@ -1,0 +1,126 @@
+//! Realising one step whose input steps are realised: reuse by content key,
+//! or build under the key's lock and register the output.
+
+use super::report::Reporter;
+use super::{BuildOptions, Outcome, StepResult};
+use imgx_builders::{BuildContext, InputRef, Step, StepKey, builder_for};
+use imgx_store::hash::ObjectHash;
+use imgx_store::{Realisation, Store};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How many lines of a failed step's log an error shows.
+pub const LOG_TAIL_LINES: usize = 20;
+
+fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+fn failed(message: String) -> StepResult {
+    StepResult { outcome: Outcome::Failed(message), output: None }
+}
+
+/// Realises `step`, given the outputs of its input steps.
+pub fn realise(
+    store: &Store,
+    key: &StepKey,
+    step: &Step,
+    inputs: &BTreeMap<StepKey, ObjectHash>,
+    options: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> StepResult {
+    match try_realise(store, key, step, inputs, options, reporter) {
+        Ok(result) => result,
+        Err(message) => {
+            reporter.failed(key, step, &message, &[], None);
+            failed(message)
+        }
+    }
+}
+
+fn record(store: &Store, key: &StepKey, output: ObjectHash, duration: Duration, version: &str) -> Result<(), String> {
+    store
+        .put_realisation(&Realisation {
+            key: key.to_hex(),
+            output,
+            built_at: now(),
+            duration_ms: duration.as_millis() as u64,
+            builder_version: version.to_string(),
+        })
+        .map_err(|e| e.to_string())
+}
+
+fn try_realise(
+    store: &Store,
+    key: &StepKey,
+    step: &Step,
+    inputs: &BTreeMap<StepKey, ObjectHash>,
+    options: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<StepResult, String> {
+    let builder = builder_for(&step.kind).ok_or_else(|| format!("no builder for step kind '{}'", step.kind))?;
+    let content_key = step.content_key(inputs).ok_or("an input step has no output")?;
+    store.put_step(&key.to_hex(), &step.serialise()).map_err(|e| e.to_string())?;
+    if let Some(existing) = store.realisation(&content_key.to_hex()).map_err(|e| e.to_string())? {
+        record(store, key, existing.output, Duration::ZERO, &existing.builder_version)?;
+        reporter.reused(key, step, &existing.output);
+        return Ok(StepResult { outcome: Outcome::Reused, output: Some(existing.output) });
+    }
+    // One builder per content key across processes; a second imgx waits here
+    // and then finds the first one's realisation.
+    let _lock = store.lock_key(&content_key.to_hex()).map_err(|e| e.to_string())?;
+    for candidate in [&content_key, key] {
+        if let Some(existing) = store.realisation(&candidate.to_hex()).map_err(|e| e.to_string())? {
+            record(store, key, existing.output, Duration::ZERO, &existing.builder_version)?;
+            record(store, &content_key, existing.output, Duration::ZERO, &existing.builder_version)?;
+            reporter.cached(key, step, &existing.output);
+            return Ok(StepResult { outcome: Outcome::Cached, output: Some(existing.output) });
+        }
+    }
+
+    reporter.started(key, step);
+    let started = Instant::now();
+    let scratch = store.scratch(&step.name).map_err(|e| e.to_string())?;
+    let out = scratch.path().join("out");
+    let work = scratch.path().join("work");
+    std::fs::create_dir(&work).map_err(|e| format!("creating {}: {e}", work.display()))?;
+    let mut input_paths: BTreeMap<InputRef, PathBuf> = BTreeMap::new();
+    for input in &step.inputs {
+        let object = match input {
+            InputRef::Step(input_key) => *inputs.get(input_key).ok_or("an input step has no output")?,
+            InputRef::Object(hash) => *hash,
+        };
+        input_paths.insert(*input, store.object_path(&object));
+    }
+    let mut log: Vec<u8> = Vec::new();
+    let outcome = {
+        let mut context = BuildContext { step, key: *key, out: out.clone(), work, log: &mut log, inputs: &input_paths };
+        builder.build(&mut context)
+    };
+    let duration = started.elapsed();
+    let log_path = store.put_log(&key.to_hex(), &log).ok();
+    let log_path: Option<PathBuf> = log_path;
+    if let Err(error) = outcome {
+        let tail = tail_lines(&log, LOG_TAIL_LINES);
+        let kept = if options.keep_failed { scratch.keep().ok() } else { None };
+        let message = match &kept {
+            Some(path) => format!("{error} (the failed output is kept in {})", path.display()),
+            None => error.to_string(),
+        };
+        reporter.failed(key, step, &message, &tail, log_path.as_deref());
+        return Ok(StepResult { outcome: Outcome::Failed(message), output: None });
+    }
+    let info = store.register(&out).map_err(|e| e.to_string())?;
+    record(store, &content_key, info.hash, duration, builder.version())?;
+    record(store, key, info.hash, duration, builder.version())?;
+    reporter.built(key, step, &info.hash, duration);
+    Ok(StepResult { outcome: Outcome::Built, output: Some(info.hash) })
+}
+
+/// The last `count` lines of a log.
+pub fn tail_lines(log: &[u8], count: usize) -> Vec<String> {
+    let text = String::from_utf8_lossy(log);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(count)..].iter().map(|l| l.to_string()).collect()
+}

@@ -1,0 +1,242 @@
+//! How a build reports progress: plain timestamped lines, JSON lines for
+//! tools, or a live display on a terminal.
+
+use imgx_builders::{Step, StepKey};
+use imgx_store::hash::ObjectHash;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Receives a build's events. Called from several worker threads.
+pub trait Reporter: Sync {
+    /// Planning is done: `pending` steps to build or reuse, `cached` done already.
+    fn planned(&self, pending: usize, cached: usize);
+    /// A step's input key was realised already (or another process built it).
+    fn cached(&self, key: &StepKey, step: &Step, output: &ObjectHash);
+    /// A step's content key was realised: its output is reused.
+    fn reused(&self, key: &StepKey, step: &Step, output: &ObjectHash);
+    /// A step's builder starts.
+    fn started(&self, key: &StepKey, step: &Step);
+    /// A step was built.
+    fn built(&self, key: &StepKey, step: &Step, output: &ObjectHash, duration: Duration);
+    /// A step failed, with the end of its log and where the whole log is.
+    fn failed(&self, key: &StepKey, step: &Step, message: &str, log_tail: &[String], log: Option<&Path>);
+}
+
+/// One JSON object per line on standard output, for tools.
+pub struct JsonReporter {
+    out: Mutex<std::io::Stdout>,
+}
+
+impl JsonReporter {
+    /// Reports to standard output.
+    pub fn new() -> JsonReporter {
+        JsonReporter { out: Mutex::new(std::io::stdout()) }
+    }
+
+    fn emit(&self, event: &str, key: &StepKey, step: &Step, extra: serde_json::Value) {
+        let mut object = serde_json::json!({
+            "event": event,
+            "step": { "name": step.name, "kind": step.kind, "key": key.to_hex() },
+        });
+        if let (Some(target), serde_json::Value::Object(extra)) = (object.as_object_mut(), extra) {
+            target.extend(extra);
+        }
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(out, "{object}");
+    }
+}
+
+impl Default for JsonReporter {
+    fn default() -> Self {
+        JsonReporter::new()
+    }
+}
+
+impl Reporter for JsonReporter {
+    fn planned(&self, pending: usize, cached: usize) {
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(out, "{}", serde_json::json!({ "event": "planned", "pending": pending, "cached": cached }));
+    }
+
+    fn cached(&self, key: &StepKey, step: &Step, output: &ObjectHash) {
+        self.emit("cached", key, step, serde_json::json!({ "output": output.to_hex() }));
+    }
+
+    fn reused(&self, key: &StepKey, step: &Step, output: &ObjectHash) {
+        self.emit("cached", key, step, serde_json::json!({ "output": output.to_hex(), "via": "content" }));
+    }
+
+    fn started(&self, key: &StepKey, step: &Step) {
+        self.emit("started", key, step, serde_json::json!({}));
+    }
+
+    fn built(&self, key: &StepKey, step: &Step, output: &ObjectHash, duration: Duration) {
+        self.emit(
+            "built",
+            key,
+            step,
+            serde_json::json!({ "output": output.to_hex(), "duration_ms": duration.as_millis() as u64 }),
+        );
+    }
+
+    fn failed(&self, key: &StepKey, step: &Step, message: &str, log_tail: &[String], log: Option<&Path>) {
+        self.emit(
+            "failed",
+            key,
+            step,
+            serde_json::json!({
+                "error": message,
+                "log_tail": log_tail,
+                "log": log.map(|p| p.display().to_string()),
+            }),
+        );
+    }
+}
+
+/// Plain lines with a timestamp on standard error, for logs and CI.
+pub struct PlainReporter {
+    out: Mutex<std::io::Stderr>,
+}
+
+impl PlainReporter {
+    /// Reports to standard error.
+    pub fn new() -> PlainReporter {
+        PlainReporter { out: Mutex::new(std::io::stderr()) }
+    }
+
+    fn line(&self, text: String) {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let (h, m, s) = ((now / 3600) % 24, (now / 60) % 60, now % 60);
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(out, "[{h:02}:{m:02}:{s:02}] {text}");
+    }
+}
+
+impl Default for PlainReporter {
+    fn default() -> Self {
+        PlainReporter::new()
+    }
+}
+
+fn label(key: &StepKey, step: &Step) -> String {
+    format!("{} ({}, {})", step.name, step.kind, key.short())
+}
+
+impl Reporter for PlainReporter {
+    fn planned(&self, pending: usize, cached: usize) {
+        if pending > 0 {
+            self.line(format!("{pending} steps to build or reuse, {cached} cached"));
+        }
+    }
+
+    fn cached(&self, _key: &StepKey, _step: &Step, _output: &ObjectHash) {}
+
+    fn reused(&self, key: &StepKey, step: &Step, _output: &ObjectHash) {
+        self.line(format!("reused {} (an input was rebuilt with the same output)", label(key, step)));
+    }
+
+    fn started(&self, key: &StepKey, step: &Step) {
+        self.line(format!("building {}", label(key, step)));
+    }
+
+    fn built(&self, key: &StepKey, step: &Step, _output: &ObjectHash, duration: Duration) {
+        self.line(format!("built {} in {:.1} s", label(key, step), duration.as_secs_f64()));
+    }
+
+    fn failed(&self, key: &StepKey, step: &Step, message: &str, log_tail: &[String], log: Option<&Path>) {
+        self.line(format!("failed {}: {message}", label(key, step)));
+        for line in log_tail {
+            self.line(format!("  | {line}"));
+        }
+        if let Some(log) = log {
+            self.line(format!("  full log: {}", log.display()));
+        }
+    }
+}
+
+/// A live display on a terminal: an overall bar and one line per running
+/// step with its elapsed time.
+pub struct TerminalReporter {
+    bars: indicatif::MultiProgress,
+    overall: indicatif::ProgressBar,
+    running: Mutex<std::collections::HashMap<StepKey, indicatif::ProgressBar>>,
+}
+
+impl TerminalReporter {
+    /// A display on standard error.
+    pub fn new() -> TerminalReporter {
+        let bars = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr());
+        let overall = bars.add(indicatif::ProgressBar::new(0));
+        overall.set_style(
+            indicatif::ProgressStyle::with_template("{prefix:.bold} [{bar:30}] {pos}/{len} steps {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        overall.set_prefix("imgx");
+        TerminalReporter { bars, overall, running: Mutex::new(std::collections::HashMap::new()) }
+    }
+
+    fn finish(&self, key: &StepKey, message: String) {
+        if let Some(bar) = self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(key) {
+            bar.finish_and_clear();
+            self.bars.remove(&bar);
+        }
+        self.overall.inc(1);
+        let _ = self.bars.println(message);
+    }
+}
+
+impl Default for TerminalReporter {
+    fn default() -> Self {
+        TerminalReporter::new()
+    }
+}
+
+impl Drop for TerminalReporter {
+    fn drop(&mut self) {
+        self.overall.finish_and_clear();
+    }
+}
+
+impl Reporter for TerminalReporter {
+    fn planned(&self, pending: usize, _cached: usize) {
+        self.overall.set_length(pending as u64);
+        if pending == 0 {
+            self.overall.finish_and_clear();
+        }
+    }
+
+    fn cached(&self, _key: &StepKey, _step: &Step, _output: &ObjectHash) {}
+
+    fn reused(&self, key: &StepKey, step: &Step, _output: &ObjectHash) {
+        self.finish(key, format!("  reused {} (inputs rebuilt identically)", label(key, step)));
+    }
+
+    fn started(&self, key: &StepKey, step: &Step) {
+        let bar = self.bars.insert_before(&self.overall, indicatif::ProgressBar::new_spinner());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("  {spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.set_message(label(key, step));
+        bar.enable_steady_tick(Duration::from_millis(120));
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(*key, bar);
+    }
+
+    fn built(&self, key: &StepKey, step: &Step, _output: &ObjectHash, duration: Duration) {
+        self.finish(key, format!("  built {} in {:.1} s", label(key, step), duration.as_secs_f64()));
+    }
+
+    fn failed(&self, key: &StepKey, step: &Step, message: &str, log_tail: &[String], log: Option<&Path>) {
+        let mut text = format!("  FAILED {}: {message}", label(key, step));
+        for line in log_tail {
+            text.push_str(&format!("\n    | {line}"));
+        }
+        if let Some(log) = log {
+            text.push_str(&format!("\n    full log: {}", log.display()));
+        }
+        self.finish(key, text);
+    }
+}

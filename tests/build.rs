@@ -1,0 +1,348 @@
+//! `imgx build` end to end: the store, the step graph and the scheduler,
+//! through the real binary, each test with its own empty store.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Project {
+    dir: PathBuf,
+    store: PathBuf,
+}
+
+impl Project {
+    fn new(name: &str) -> Project {
+        let dir = std::env::temp_dir().join(format!("imgx-build-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("project dir");
+        let store = dir.join("store");
+        Project { dir, store }
+    }
+
+    fn write(&self, path: &str, text: &str) {
+        let path = self.dir.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_imgx"));
+        command.args(args).current_dir(&self.dir).env("IMGX_STORE", &self.store).env("NO_COLOR", "1");
+        command
+    }
+
+    fn imgx(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("imgx runs")
+    }
+
+    /// Builds with --json and counts events by kind.
+    fn build_events(&self, extra: &[&str]) -> (Output, BTreeMap<String, usize>) {
+        let mut args = vec!["build", "--json"];
+        args.extend_from_slice(extra);
+        let output = self.imgx(&args);
+        (output.clone(), count_events(&output))
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = Command::new("chmod").arg("-R").arg("u+w").arg(&self.dir).output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn count_events(output: &Output) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let name = event["event"].as_str().unwrap_or("?").to_string();
+        let name = if event["via"] == "content" { format!("{name}-by-content") } else { name };
+        *counts.entry(name).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn events(counts: &BTreeMap<String, usize>, name: &str) -> usize {
+    counts.get(name).copied().unwrap_or(0)
+}
+
+/// A chain: leaf file -> tree containing it -> tree containing that, plus
+/// an independent file; the top set builds `top` and `other`.
+const CHAIN: &str = r#"
+let
+  imgx = import <imgx>;
+  leaf = imgx.file { name = "leaf"; text = builtins.readFile ./leaf.txt; };
+  middle = imgx.directory { name = "middle"; entries = { "etc/leaf" = leaf; }; };
+  top = imgx.directory { name = "top"; entries = { "sub" = middle; "static" = ./static.txt; }; };
+  other = imgx.file { name = "other"; text = "independent\n"; };
+in { inherit top other; }
+"#;
+
+fn chain_project(name: &str) -> Project {
+    let project = Project::new(name);
+    project.write("default.nix", CHAIN);
+    project.write("leaf.txt", "version 1\n");
+    project.write("static.txt", "static\n");
+    project
+}
+
+#[test]
+fn first_build_builds_everything_and_links_results() {
+    let project = chain_project("first");
+    let (output, counts) = project.build_events(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(events(&counts, "built"), 4, "{counts:?}");
+    // Targets come in attribute-name order, as nix-build orders them.
+    assert_eq!(std::fs::read_to_string(project.dir.join("result")).expect("other"), "independent\n");
+    let top = project.dir.join("result-2");
+    assert!(std::fs::symlink_metadata(&top).expect("result link").file_type().is_symlink());
+    let leaf = std::fs::read_to_string(top.join("sub/etc/leaf")).expect("leaf inside top");
+    assert_eq!(leaf, "version 1\n");
+    assert_eq!(std::fs::read_to_string(top.join("static")).expect("static file"), "static\n");
+}
+
+#[test]
+fn a_second_build_does_nothing() {
+    let project = chain_project("noop");
+    assert!(project.build_events(&[]).0.status.success());
+    let (output, counts) = project.build_events(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(events(&counts, "built"), 0, "{counts:?}");
+    assert_eq!(events(&counts, "started"), 0, "{counts:?}");
+    assert_eq!(events(&counts, "cached"), 2, "only the targets are looked at: {counts:?}");
+}
+
+#[test]
+fn changing_a_leaf_rebuilds_exactly_its_ancestors() {
+    let project = chain_project("leaf-change");
+    assert!(project.build_events(&[]).0.status.success());
+    project.write("leaf.txt", "version 2\n");
+    let (output, counts) = project.build_events(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(events(&counts, "built"), 3, "leaf, middle and top rebuild, other does not: {counts:?}");
+    assert_eq!(std::fs::read_to_string(project.dir.join("result-2/sub/etc/leaf")).expect("leaf"), "version 2\n");
+}
+
+#[test]
+fn an_input_rebuilt_identically_rebuilds_nothing_downstream() {
+    let project = Project::new("cutoff");
+    // The leaf's description changes (its name's case is normalised away),
+    // but its output bytes do not: middle and top must be reused.
+    project.write(
+        "default.nix",
+        r#"{ label ? "A" }:
+let
+  imgx = import <imgx>;
+  leaf = imgx.file { name = "leaf-${label}"; text = "same bytes\n"; };
+  top = imgx.directory { name = "top"; entries = { "x/y" = leaf; }; };
+in top
+"#,
+    );
+    assert!(project.build_events(&[]).0.status.success());
+    let (output, counts) = project.build_events(&["--argstr", "label", "B"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(events(&counts, "built"), 1, "only the changed leaf builds: {counts:?}");
+    assert_eq!(events(&counts, "cached-by-content"), 1, "top is reused by content: {counts:?}");
+}
+
+#[test]
+fn touching_or_moving_an_unchanged_path_input_rebuilds_nothing() {
+    let project = chain_project("touch");
+    assert!(project.build_events(&[]).0.status.success());
+    // Rewrite with the same content (new mtime), then move the project.
+    project.write("static.txt", "static\n");
+    let (output, counts) = project.build_events(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(events(&counts, "built"), 0, "{counts:?}");
+    let moved = project.dir.join("moved");
+    std::fs::create_dir_all(&moved).expect("mkdir");
+    for name in ["default.nix", "leaf.txt", "static.txt"] {
+        std::fs::copy(project.dir.join(name), moved.join(name)).expect("copy");
+    }
+    let output = project.command(&["build", "--json", "--no-out-link"]).current_dir(&moved).output().expect("runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(events(&count_events(&output), "built"), 0);
+}
+
+#[test]
+fn two_concurrent_builds_build_each_step_once() {
+    let project = Project::new("concurrent");
+    let mut text = String::from("let imgx = import <imgx>; in {\n");
+    for i in 0..40 {
+        text.push_str(&format!("  f{i} = imgx.file {{ name = \"f{i}\"; text = \"{i}\\n\"; }};\n"));
+    }
+    text.push_str("}\n");
+    project.write("default.nix", &text);
+    let first = project.command(&["build", "--json", "--no-out-link", "-j", "2"]).spawn_output();
+    let second = project.command(&["build", "--json", "--no-out-link", "-j", "2"]).spawn_output();
+    let (first, second) = (first.wait_with_output().expect("first"), second.wait_with_output().expect("second"));
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(second.status.success(), "{}", stderr(&second));
+    let built = events(&count_events(&first), "built") + events(&count_events(&second), "built");
+    assert_eq!(built, 40, "each of the 40 steps is built exactly once across both processes");
+}
+
+trait SpawnOutput {
+    fn spawn_output(&mut self) -> std::process::Child;
+}
+
+impl SpawnOutput for Command {
+    fn spawn_output(&mut self) -> std::process::Child {
+        self.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("spawn")
+    }
+}
+
+#[test]
+fn a_killed_build_leaves_a_consistent_store() {
+    let project = Project::new("killed");
+    let mut text = String::from("let imgx = import <imgx>; in [\n");
+    for i in 0..1500 {
+        text.push_str(&format!("  (imgx.file {{ name = \"f{i}\"; text = builtins.concatStringsSep \"\" (builtins.genList (x: \"{i} \") 2000); }})\n"));
+    }
+    text.push_str("]\n");
+    project.write("default.nix", &text);
+    let mut child = project.command(&["build", "--json", "--no-out-link", "-j", "2"]).spawn_output();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let _ = child.kill(); // SIGKILL
+    let killed = child.wait_with_output().expect("wait");
+    let built_before = events(&count_events(&killed), "built");
+    assert!(built_before < 1500, "the kill must land mid-build (built {built_before} before it)");
+    let verify = project.imgx(&["store", "verify"]);
+    assert!(
+        verify.status.success(),
+        "verify after kill: {}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        stderr(&verify)
+    );
+    let (output, counts) = project.build_events(&["--no-out-link"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let done = events(&counts, "built") + events(&counts, "cached") + events(&counts, "cached-by-content");
+    assert_eq!(done, 1500, "every step is realised after the restart: {counts:?}");
+}
+
+#[test]
+fn a_failing_step_names_itself_and_exits_with_code_three() {
+    let project = Project::new("step-fails");
+    std::fs::create_dir_all(project.dir.join("somedir")).expect("mkdir");
+    project.write("somedir/x", "x");
+    project.write("default.nix", "(import <imgx>).file { name = \"wrong\"; source = ./somedir; }\n");
+    let output = project.imgx(&["build"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let report = stderr(&output);
+    assert!(report.contains("wrong"), "{report}");
+    assert!(report.contains("must be a file"), "{report}");
+    assert!(!project.dir.join("result").exists());
+}
+
+#[test]
+fn invalid_layouts_are_rejected_at_evaluation() {
+    let project = Project::new("failing");
+    project.write(
+        "default.nix",
+        r#"let imgx = import <imgx>;
+in imgx.directory { name = "tree"; entries = { "a" = imgx.file { name = "x"; text = "1"; }; "a/b" = imgx.file { name = "y"; text = "2"; }; }; }
+"#,
+    );
+    let output = project.imgx(&["build"]);
+    assert_eq!(output.status.code(), Some(1), "invalid layouts are rejected at evaluation: {}", stderr(&output));
+    assert!(stderr(&output).contains("lies inside entry"), "{}", stderr(&output));
+}
+
+#[test]
+fn unknown_kinds_and_bad_parameters_point_at_the_description() {
+    let project = Project::new("bad-params");
+    project.write("default.nix", "builtins.step { kind = \"flie\"; name = \"x\"; }\n");
+    let output = project.imgx(&["build"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("unknown step kind 'flie'"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("default.nix"), "{}", stderr(&output));
+    project.write("default.nix", "(import <imgx>).file { name = \"x\"; text = \"a\"; source = ./default.nix; }\n");
+    let output = project.imgx(&["build"]);
+    assert!(stderr(&output).contains("give either 'text' or 'source'"), "{}", stderr(&output));
+}
+
+#[test]
+fn show_step_graph_log_and_info() {
+    let project = chain_project("inspect");
+    let shown = project.imgx(&["show-step", "-A", "other"]);
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    let json: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("show-step prints JSON");
+    let (key, step) = json.as_object().and_then(|o| o.iter().next()).expect("one step");
+    assert_eq!(step["kind"], "file");
+    assert_eq!(step["params"]["text"], "independent\n");
+    assert!(!String::from_utf8_lossy(&shown.stdout).contains(project.dir.to_str().expect("utf-8")), "no host paths");
+
+    let graph = project.imgx(&["graph"]);
+    let dot = String::from_utf8_lossy(&graph.stdout);
+    assert!(dot.starts_with("digraph"), "{dot}");
+    assert_eq!(dot.matches("dirty").count(), 4, "{dot}");
+
+    assert!(project.build_events(&[]).0.status.success());
+    let graph = project.imgx(&["graph"]);
+    let dot = String::from_utf8_lossy(&graph.stdout);
+    assert_eq!(dot.matches("dirty").count(), 0, "{dot}");
+
+    let log = project.imgx(&["log", key]);
+    assert!(log.status.success(), "{}", stderr(&log));
+    assert!(String::from_utf8_lossy(&log.stdout).contains("wrote 12 bytes"));
+
+    let info = project.imgx(&["store", "info", "result"]);
+    assert!(String::from_utf8_lossy(&info.stdout).contains("kind:"), "{}", stderr(&info));
+}
+
+#[test]
+fn gc_keeps_what_out_links_reach() {
+    let project = chain_project("gc");
+    assert!(project.build_events(&[]).0.status.success());
+    std::fs::remove_file(project.dir.join("result")).expect("drop the out-link of `other`");
+    let gc = project.imgx(&["store", "gc"]);
+    assert!(gc.status.success(), "{}", stderr(&gc));
+    let text = String::from_utf8_lossy(&gc.stdout);
+    assert!(text.starts_with("deleted "), "{text}");
+    assert!(!text.starts_with("deleted 0 "), "unreachable objects are deleted: {text}");
+    assert_eq!(std::fs::read_to_string(project.dir.join("result-2/static")).expect("kept"), "static\n");
+    let (output, counts) = project.build_events(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(events(&counts, "built"), 1, "only the collected target is rebuilt: {counts:?}");
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_registers_nothing() {
+    // A store on a 2 MiB tmpfs; skipped (with a message) where mounting is not allowed.
+    let project = Project::new("full");
+    let mount_point = project.dir.join("small");
+    std::fs::create_dir_all(&mount_point).expect("mkdir");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&mount_point)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipping: cannot mount a tmpfs here");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount_point.clone());
+    project.write("default.nix", r#"(import <imgx>).file { name = "big"; text = builtins.concatStringsSep "" (builtins.genList (i: "0123456789abcdef") 400000); }"#);
+    let output = project
+        .command(&["build", "--no-out-link"])
+        .env("IMGX_STORE", mount_point.join("store"))
+        .output()
+        .expect("runs");
+    assert_ne!(output.status.code(), Some(0));
+    let report = stderr(&output);
+    assert!(report.contains("no space left"), "{report}");
+    assert!(!report.contains("panicked"), "{report}");
+    let objects = std::fs::read_dir(mount_point.join("store/objects")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(objects, 0, "nothing was registered");
+    let _ = Path::new("");
+}
