@@ -346,3 +346,45 @@ fn a_full_disk_is_a_clear_error_and_registers_nothing() {
     assert_eq!(objects, 0, "nothing was registered");
     let _ = Path::new("");
 }
+
+fn evaluated_from_cache(output: &Output) -> Option<bool> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|event| event["event"] == "evaluated")
+        .and_then(|event| event["cached"].as_bool())
+}
+
+#[test]
+fn an_unchanged_description_is_not_evaluated_again() {
+    let project = chain_project("eval-cache");
+    project.write(
+        "default.nix",
+        &CHAIN.replace("\"independent\\n\"", "\"independent ${builtins.getEnv \"IMGX_TEST_FLAVOUR\"}\\n\""),
+    );
+    let build = |flavour: &str| {
+        let output = project.command(&["build", "--json"]).env("IMGX_TEST_FLAVOUR", flavour).output().expect("runs");
+        assert!(output.status.success(), "{}", stderr(&output));
+        (evaluated_from_cache(&output), count_events(&output))
+    };
+    assert_eq!(build("a").0, Some(false), "first evaluation");
+    assert_eq!(build("a").0, Some(true), "nothing changed");
+    // A file the evaluation read changes: evaluate again.
+    project.write("leaf.txt", "version 2\n");
+    let (cached, counts) = build("a");
+    assert_eq!(cached, Some(false), "leaf.txt changed");
+    assert_eq!(events(&counts, "built"), 3, "{counts:?}");
+    assert_eq!(build("a").0, Some(true));
+    // Rewriting a file with the same bytes keeps the cache valid.
+    project.write("leaf.txt", "version 2\n");
+    assert_eq!(build("a").0, Some(true), "same content, new mtime");
+    // An environment variable the evaluation read changes.
+    let (cached, counts) = build("b");
+    assert_eq!(cached, Some(false), "IMGX_TEST_FLAVOUR changed");
+    assert_eq!(events(&counts, "built"), 1, "{counts:?}");
+    // A file only imported (static.txt) changes.
+    project.write("static.txt", "changed\n");
+    assert_eq!(build("b").0, Some(false), "an imported path changed");
+    let output = project.imgx(&["build", "--json", "--no-eval-cache"]);
+    assert_eq!(evaluated_from_cache(&output), Some(false));
+}

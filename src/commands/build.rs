@@ -10,6 +10,15 @@ use std::path::{Path, PathBuf};
 pub fn run(args: BuildArgs) -> Result<(), Failure> {
     let store = open_store()?;
     let evaluated = evaluate_targets(&args.target, &store)?;
+    if args.json {
+        let event = serde_json::json!({
+            "event": "evaluated",
+            "cached": evaluated.from_cache,
+            "steps": evaluated.steps.len(),
+            "targets": evaluated.targets.iter().map(|t| t.to_hex()).collect::<Vec<_>>(),
+        });
+        println!("{event}");
+    }
     if args.dry_run {
         return dry_run(&store, &evaluated);
     }

@@ -82,6 +82,8 @@ pub struct Evaluated {
     pub targets: Vec<StepKey>,
     /// All steps, by input key.
     pub steps: BTreeMap<StepKey, Step>,
+    /// Whether the result came from the evaluation cache.
+    pub from_cache: bool,
 }
 
 /// Evaluates a description (on the evaluation thread) and collects its steps.
@@ -91,7 +93,7 @@ pub fn evaluate_targets(args: &TargetArgs, store: &Arc<Store>) -> Result<Evaluat
     if !args.no_eval_cache
         && let Some(cached) = crate::evalcache::lookup(store, &request)
     {
-        return Ok(Evaluated { targets: cached.targets, steps: cached.steps });
+        return Ok(Evaluated { targets: cached.targets, steps: cached.steps, from_cache: true });
     }
     let stdlib = stdlib_dir(store.root())?;
     let auto_args = AutoArgs { always: true, exprs: pairs(&args.arg), strings: pairs(&args.argstr) };
@@ -105,7 +107,7 @@ pub fn evaluate_targets(args: &TargetArgs, store: &Arc<Store>) -> Result<Evaluat
             Ok(targets) => {
                 let steps = session.steps();
                 crate::evalcache::store_result(&store, &request, &session.observations(), &targets, &steps);
-                Ok(Evaluated { targets, steps })
+                Ok(Evaluated { targets, steps, from_cache: false })
             }
             Err(error) => Err(Failure::new(error.to_report(&session.vm.sources))),
         }
