@@ -37,6 +37,8 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     };
     let report = scheduler::build(&store, &evaluated.steps, &evaluated.targets, &options, reporter.as_ref())
         .map_err(|e| Failure::with_code(miette::miette!("{e}"), EXIT_STORE))?;
+    // Clears the live display before results are printed.
+    drop(reporter);
     let failed: Vec<String> = report
         .results
         .iter()
