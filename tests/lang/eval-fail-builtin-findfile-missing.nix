@@ -1,0 +1,1 @@
+builtins.findFile [ { prefix = "s"; path = ./dir-sample; } ] "t/x"
