@@ -113,8 +113,26 @@ fn replace_strings(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
 fn replace_bytes(input: &[u8], from: &[&[u8]], to: &[&[u8]]) -> (Vec<u8>, Vec<bool>) {
     let mut out = Vec::with_capacity(input.len());
     let mut used = vec![false; from.len()];
+    // Bytes that can start a match; runs of other bytes are copied at once.
+    let has_empty = from.iter().any(|pattern| pattern.is_empty());
+    let mut starts = [false; 256];
+    for pattern in from {
+        if let Some(&first) = pattern.first() {
+            starts[first as usize] = true;
+        }
+    }
     let mut position = 0;
     while position <= input.len() {
+        if !has_empty {
+            let run_start = position;
+            while position < input.len() && !starts[input[position] as usize] {
+                position += 1;
+            }
+            out.extend_from_slice(&input[run_start..position]);
+            if position == input.len() {
+                break;
+            }
+        }
         let rest = input.get(position..).unwrap_or_default();
         let hit = from.iter().zip(to).zip(used.iter_mut()).find(|((pattern, _), _)| rest.starts_with(pattern));
         let consumed = match hit {

@@ -745,18 +745,22 @@ impl Vm {
 
     #[inline(never)]
     fn interpolate(&mut self, parts: &[Rc<Expr>], env: &Env, span: Span) -> EvalResult<Value> {
-        let mut builder = crate::value::StringBuilder::new();
+        let mut pieces: smallvec::SmallVec<[Rc<NixStr>; 4]> = smallvec::SmallVec::new();
         for part in parts {
             let value = self.eval(part, env)?;
-            match &value {
-                Value::String(s) => builder.push_str(s),
-                other => {
-                    let piece = self
-                        .coerce_to_string(other, CoerceMode::Interpolation, true)
-                        .map_err(|e| at(e, part.span().unwrap_or(span)))?;
-                    builder.push_str(&piece);
-                }
+            match value {
+                Value::String(s) => pieces.push(s),
+                other => pieces.push(
+                    self.coerce_to_string(&other, CoerceMode::Interpolation, true)
+                        .map_err(|e| at(e, part.span().unwrap_or(span)))?,
+                ),
             }
+        }
+        // One allocation of the exact size.
+        let length = pieces.iter().map(|p| p.as_bytes().len()).sum();
+        let mut builder = crate::value::StringBuilder::with_capacity(length);
+        for piece in &pieces {
+            builder.push_str(piece);
         }
         Ok(Value::String(builder.finish()))
     }

@@ -66,6 +66,11 @@ impl StringBuilder {
         Self::default()
     }
 
+    /// An empty builder with room for `bytes` bytes.
+    pub fn with_capacity(bytes: usize) -> Self {
+        StringBuilder { bytes: Vec::with_capacity(bytes), context: Context::new() }
+    }
+
     /// Appends raw bytes without context.
     pub fn push_bytes(&mut self, bytes: &[u8]) {
         self.bytes.extend_from_slice(bytes);
