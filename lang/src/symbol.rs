@@ -66,9 +66,25 @@ impl Symbol {
         })
     }
 
+    /// Runs `f` with a function from symbols to their names, borrowing the
+    /// interner once for many comparisons (sorting, merging sets).
+    pub fn with_names<R>(f: impl FnOnce(&Names<'_>) -> R) -> R {
+        INTERNER.with(|cell| f(&Names(&cell.borrow().names)))
+    }
+
     /// Runs `f` on the name's bytes without cloning them.
     pub fn with_bytes<R>(self, f: impl FnOnce(&[u8]) -> R) -> R {
         INTERNER.with(|cell| f(&cell.borrow().names[self.0 as usize]))
+    }
+}
+
+/// The interner's names, borrowed once (see [`Symbol::with_names`]).
+pub struct Names<'a>(&'a [Rc<[u8]>]);
+
+impl Names<'_> {
+    /// The name of a symbol.
+    pub fn get(&self, symbol: Symbol) -> &[u8] {
+        &self.0[symbol.0 as usize]
     }
 }
 

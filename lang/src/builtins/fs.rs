@@ -63,11 +63,11 @@ fn find_file(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
             Some(prefix) => vm.force_string(&prefix.clone())?.to_str_lossy().into_owned(),
             None => String::new(),
         };
-        let path = attrs
-            .get_str("path")
-            .cloned()
-            .ok_or_else(|| EvalError::new(ErrorKind::Other("attribute 'path' missing in a search path entry".into())))?;
-        let path = vm.coerce_to_string(&path, crate::eval::CoerceMode::Interpolation, false)?.to_str_lossy().into_owned();
+        let path = attrs.get_str("path").cloned().ok_or_else(|| {
+            EvalError::new(ErrorKind::Other("attribute 'path' missing in a search path entry".into()))
+        })?;
+        let path =
+            vm.coerce_to_string(&path, crate::eval::CoerceMode::Interpolation, false)?.to_str_lossy().into_owned();
         let rest = if prefix.is_empty() {
             Some(name.as_str())
         } else if name == prefix {
@@ -81,5 +81,7 @@ fn find_file(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
             return Ok(Value::Path(std::rc::Rc::from(crate::path::canonicalize(&candidate))));
         }
     }
-    Err(EvalError::new(ErrorKind::Other(format!("file '{name}' was not found in the Nix search path (add it with -I or $IMGX_PATH)"))))
+    Err(EvalError::new(ErrorKind::Other(format!(
+        "file '{name}' was not found in the Nix search path (add it with -I or $IMGX_PATH)"
+    ))))
 }

@@ -48,7 +48,7 @@ impl Vm {
                 }
                 Err(EvalError::new(ErrorKind::CannotCoerce("a set")))
             }
-            Value::Int(n) if mode == CoerceMode::ToString => Ok(NixStr::new(n.to_string().into_bytes())),
+            Value::Int(n) if mode == CoerceMode::ToString => Ok(NixStr::new(format_int(*n).as_bytes())),
             Value::Float(f) if mode == CoerceMode::ToString => Ok(NixStr::new(format_float_to_string(*f).into_bytes())),
             Value::Bool(b) if mode == CoerceMode::ToString => Ok(NixStr::new(if *b { &b"1"[..] } else { b"" })),
             Value::Null if mode == CoerceMode::ToString => Ok(NixStr::new(&b""[..])),
@@ -69,6 +69,55 @@ impl Vm {
                 Ok(builder.finish())
             }
             other => Err(EvalError::new(ErrorKind::CannotCoerce(other.ty().describe()))),
+        }
+    }
+}
+
+/// Decimal digits of an integer in a stack buffer (no heap allocation).
+fn format_int(n: i64) -> ArrayString {
+    let mut buffer = [0u8; 20];
+    let mut position = buffer.len();
+    let negative = n < 0;
+    let mut magnitude = n.unsigned_abs();
+    loop {
+        position -= 1;
+        buffer[position] = b'0' + (magnitude % 10) as u8;
+        magnitude /= 10;
+        if magnitude == 0 {
+            break;
+        }
+    }
+    let mut out = ArrayString { bytes: [0; 21], len: 0 };
+    if negative {
+        out.bytes[0] = b'-';
+        out.len = 1;
+    }
+    let digits = &buffer[position..];
+    out.bytes[out.len..out.len + digits.len()].copy_from_slice(digits);
+    out.len += digits.len();
+    out
+}
+
+/// A short string on the stack.
+struct ArrayString {
+    bytes: [u8; 21],
+    len: usize,
+}
+
+impl ArrayString {
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_int;
+
+    #[test]
+    fn integers_format_like_display() {
+        for n in [0, 7, -7, 10, 1234567890, i64::MAX, i64::MIN] {
+            assert_eq!(format_int(n).as_bytes(), n.to_string().as_bytes());
         }
     }
 }

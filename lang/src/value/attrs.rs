@@ -40,7 +40,7 @@ impl Attrs {
     /// Builds a set from entries in any order; for duplicate names the first
     /// entry wins (as `listToAttrs` requires).
     pub fn from_unsorted(mut entries: Vec<Attr>) -> Attrs {
-        entries.sort_by(|a, b| a.name.cmp_name(b.name));
+        Symbol::with_names(|names| entries.sort_by(|a, b| names.get(a.name).cmp(names.get(b.name))));
         entries.dedup_by(|later, earlier| later.name == earlier.name);
         Attrs { entries, index: OnceCell::new() }
     }
@@ -97,23 +97,30 @@ impl Attrs {
         let (a, b) = (&self.entries, &other.entries);
         let mut merged = Vec::with_capacity(a.len() + b.len());
         let (mut i, mut j) = (0, 0);
-        while i < a.len() && j < b.len() {
-            match a[i].name.cmp_name(b[j].name) {
-                Ordering::Less => {
-                    merged.push(a[i].clone());
-                    i += 1;
-                }
-                Ordering::Greater => {
-                    merged.push(b[j].clone());
-                    j += 1;
-                }
-                Ordering::Equal => {
-                    merged.push(b[j].clone());
-                    i += 1;
-                    j += 1;
+        Symbol::with_names(|names| {
+            while i < a.len() && j < b.len() {
+                let order = if a[i].name == b[j].name {
+                    Ordering::Equal
+                } else {
+                    names.get(a[i].name).cmp(names.get(b[j].name))
+                };
+                match order {
+                    Ordering::Less => {
+                        merged.push(a[i].clone());
+                        i += 1;
+                    }
+                    Ordering::Greater => {
+                        merged.push(b[j].clone());
+                        j += 1;
+                    }
+                    Ordering::Equal => {
+                        merged.push(b[j].clone());
+                        i += 1;
+                        j += 1;
+                    }
                 }
             }
-        }
+        });
         merged.extend_from_slice(&a[i..]);
         merged.extend_from_slice(&b[j..]);
         Attrs { entries: merged, index: OnceCell::new() }
