@@ -20,7 +20,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt, symlink};
 use std::path::Path;
 
-use crate::hash::{at, data_extents, unsupported_type};
+use crate::hash::{at, data_extents, open_regular, unsupported_type};
 
 /// How [`copy_file`] copied a file.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -35,13 +35,39 @@ pub enum CopyMethod {
 /// Copies the regular file `from` (a symlink is followed) to the new path
 /// `to`, with the same permission bits, and says how.
 ///
-/// Tries a reflink first; if the file system cannot make one, copies the
-/// data extents only (see the [module documentation](self)). `to` must not
-/// exist: an existing file is never overwritten (the error has kind
-/// [`io::ErrorKind::AlreadyExists`]). On error, no partial `to` is left
-/// behind. Errors name the paths involved.
+/// Tries a reflink (`FICLONE`, through `reflink_copy`) first; if the file
+/// system cannot make one, copies the data extents only (see the [module
+/// documentation](self)). `to` must not exist: an existing file is never
+/// overwritten (the error has kind [`io::ErrorKind::AlreadyExists`]). On
+/// error, no partial `to` is left behind. Errors name the paths involved.
 pub fn copy_file(from: &Path, to: &Path) -> io::Result<CopyMethod> {
-    copy_file_with(from, to, &mut true)
+    let (source, meta) = open_regular(from)?;
+    let dest = OpenOptions::new().write(true).create_new(true).mode(0o600).open(to).map_err(|e| at(to, e))?;
+    let result = (|| {
+        let method = if reflink_copy::reflink_file(&source, &dest).is_ok() {
+            CopyMethod::Reflink
+        } else {
+            // No reflinks here (ext4, tmpfs, another file system). A failed
+            // clone leaves the destination empty; truncate only if it did
+            // not, since on ext4 a truncation to zero makes the close start
+            // writing back the whole file (its `auto_da_alloc` heuristic).
+            if dest.metadata().map_err(|e| at(to, e))?.len() != 0 {
+                dest.set_len(0).map_err(|e| at(to, e))?;
+            }
+            sparse_copy(&source, &dest, meta.len()).map_err(|e| {
+                io::Error::new(e.kind(), format!("copying {} to {}: {e}", from.display(), to.display()))
+            })?;
+            CopyMethod::Sparse
+        };
+        let mode = meta.permissions().mode() & 0o7777;
+        dest.set_permissions(fs::Permissions::from_mode(mode)).map_err(|e| at(to, e))?;
+        Ok(method)
+    })();
+    if result.is_err() {
+        drop(dest);
+        let _ = fs::remove_file(to);
+    }
+    result
 }
 
 /// Copies a store object: recreates the directory tree, symbolic link or
@@ -55,18 +81,10 @@ pub fn copy_file(from: &Path, to: &Path) -> io::Result<CopyMethod> {
 /// exist. On error, what was copied so far is left in place: copy into a
 /// scratch location and remove it on failure.
 pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
-    // Once a reflink has failed and a sparse copy of the same file worked,
-    // the rest of the tree (usually on the same file systems) does not try
-    // again: a failed reflink costs a create and an unlink.
-    let mut try_reflink = true;
-    copy_node(from, to, &mut try_reflink)
-}
-
-fn copy_node(from: &Path, to: &Path, try_reflink: &mut bool) -> io::Result<()> {
     let meta = fs::symlink_metadata(from).map_err(|e| at(from, e))?;
     let file_type = meta.file_type();
     if file_type.is_file() {
-        copy_file_with(from, to, try_reflink).map(drop)
+        copy_file(from, to).map(drop)
     } else if file_type.is_symlink() {
         let target = fs::read_link(from).map_err(|e| at(from, e))?;
         symlink(&target, to).map_err(|e| at(to, e))
@@ -74,7 +92,7 @@ fn copy_node(from: &Path, to: &Path, try_reflink: &mut bool) -> io::Result<()> {
         fs::create_dir(to).map_err(|e| at(to, e))?;
         for entry in fs::read_dir(from).map_err(|e| at(from, e))? {
             let entry = entry.map_err(|e| at(from, e))?;
-            copy_node(&entry.path(), &to.join(entry.file_name()), try_reflink)?;
+            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
         }
         let mode = meta.permissions().mode() & 0o7777;
         fs::set_permissions(to, fs::Permissions::from_mode(mode)).map_err(|e| at(to, e))
@@ -83,44 +101,13 @@ fn copy_node(from: &Path, to: &Path, try_reflink: &mut bool) -> io::Result<()> {
     }
 }
 
-fn copy_file_with(from: &Path, to: &Path, try_reflink: &mut bool) -> io::Result<CopyMethod> {
-    if *try_reflink {
-        // reflink_copy creates `to` exclusively and removes it again when
-        // the clone fails. Whatever the failure (no reflink support, another
-        // file system, or a real problem such as a missing source), the
-        // sparse copy below either works or reports the real problem.
-        if reflink_copy::reflink(from, to).is_ok() {
-            return Ok(CopyMethod::Reflink);
-        }
+/// Copies the data extents of the first `len` bytes of `source` into the
+/// empty `dest` and gives it length `len`: the holes stay holes.
+fn sparse_copy(source: &File, dest: &File, len: u64) -> io::Result<()> {
+    for (start, end) in data_extents(source, len)? {
+        copy_range(source, dest, start, end)?;
     }
-    sparse_copy(from, to)?;
-    *try_reflink = false;
-    Ok(CopyMethod::Sparse)
-}
-
-fn sparse_copy(from: &Path, to: &Path) -> io::Result<()> {
-    let source = File::open(from).map_err(|e| at(from, e))?;
-    let meta = source.metadata().map_err(|e| at(from, e))?;
-    if !meta.is_file() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{}: not a regular file", from.display())));
-    }
-    let dest = OpenOptions::new().write(true).create_new(true).mode(0o600).open(to).map_err(|e| at(to, e))?;
-    let result = (|| {
-        let len = meta.len();
-        for (start, end) in data_extents(&source, len).map_err(|e| at(from, e))? {
-            copy_range(&source, &dest, start, end).map_err(|e| {
-                io::Error::new(e.kind(), format!("copying {} to {}: {e}", from.display(), to.display()))
-            })?;
-        }
-        dest.set_len(len).map_err(|e| at(to, e))?;
-        let mode = meta.permissions().mode() & 0o7777;
-        dest.set_permissions(fs::Permissions::from_mode(mode)).map_err(|e| at(to, e))
-    })();
-    if result.is_err() {
-        drop(dest);
-        let _ = fs::remove_file(to);
-    }
-    result
+    dest.set_len(len)
 }
 
 /// Copies bytes `[start, end)` of `source` to the same offsets of `dest`.
@@ -276,7 +263,13 @@ mod tests {
         assert!(err.to_string().contains("missing"), "{err}");
         assert!(!to.exists());
         let err = copy_file(&dir.0, &to).unwrap_err();
-        assert!(err.to_string().contains("not a regular file"), "{err}");
+        assert!(err.to_string().contains("is a directory"), "{err}");
+        assert!(!to.exists());
+        // A FIFO is an error, not a hang waiting for a writer.
+        let fifo = dir.join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let err = copy_file(&fifo, &to).unwrap_err();
+        assert!(err.to_string().contains("fifo: is not a regular file"), "{err}");
         assert!(!to.exists());
     }
 

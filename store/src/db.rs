@@ -84,7 +84,11 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
             detail: format!("SQLite refused write-ahead logging (journal mode is {mode})"),
         });
     }
-    conn.pragma_update(None, "synchronous", "FULL").sql("set synchronous mode of", path)?;
+    // NORMAL in WAL mode keeps the database consistent through any crash;
+    // a power loss may drop the last transactions, which only turns their
+    // (already synced) objects into unregistered ones that are rebuilt or
+    // adopted later. FULL would cost an fsync per transaction.
+    conn.pragma_update(None, "synchronous", "NORMAL").sql("set synchronous mode of", path)?;
     conn.pragma_update(None, "foreign_keys", true).sql("enable foreign keys in", path)?;
     let mut conn = conn;
     migrate(&mut conn, path)?;

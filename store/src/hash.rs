@@ -79,11 +79,11 @@
 //! so that an executable and a plain file with the same bytes are different
 //! store objects. Anything else (a FIFO, a socket, a device) is an error.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -93,9 +93,9 @@ use rayon::prelude::*;
 const BLOCK_LEN: u64 = 64 * 1024;
 /// How many blocks one task reads and hashes (256 KiB: it stays in cache).
 const UNIT_BLOCKS: u64 = 4;
-/// How many blocks are hashed before their digests are fed in order (256 MiB;
-/// small in tests, so that they cross windows).
-const WINDOW_BLOCKS: u64 = if cfg!(test) { 64 } else { 4096 };
+/// How many units of data are hashed before their digests are fed in order
+/// (256 MiB; few in tests, so that they cross windows).
+const WINDOW_UNITS: usize = if cfg!(test) { 16 } else { 1024 };
 
 const FILE_DOMAIN: &[u8] = b"imgx.file.v1";
 const EXECUTABLE_DOMAIN: &[u8] = b"imgx.executable.v1";
@@ -165,11 +165,7 @@ impl std::fmt::Display for ObjectHash {
 /// parallel on rayon's thread pool, a few blocks per task. Errors name the
 /// path.
 pub fn hash_file(path: &Path) -> io::Result<ObjectHash> {
-    let file = File::open(path).map_err(|e| at(path, e))?;
-    let meta = file.metadata().map_err(|e| at(path, e))?;
-    if !meta.is_file() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{}: not a regular file", path.display())));
-    }
+    let (file, meta) = open_regular(path)?;
     hash_open_file(&file, meta.len()).map(ObjectHash).map_err(|e| at(path, e))
 }
 
@@ -192,6 +188,35 @@ pub fn hash_path(path: &Path) -> io::Result<ObjectHash> {
         }
         _ => hash,
     }))
+}
+
+/// Opens a regular file for reading (following symlinks) and returns it with
+/// its metadata; anything else is an `InvalidInput` error. The open does not
+/// block, so a FIFO is an error rather than a hang. Errors name the path.
+pub(crate) fn open_regular(path: &Path) -> io::Result<(File, fs::Metadata)> {
+    let file = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).map_err(|e| at(path, e))?;
+    let meta = file.metadata().map_err(|e| at(path, e))?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() { "a directory" } else { "not a regular file" };
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{}: is {what}", path.display())));
+    }
+    // Reads of a regular file ignore O_NONBLOCK; clear it all the same.
+    set_blocking(&file).map_err(|e| at(path, e))?;
+    Ok((file, meta))
+}
+
+/// Clears `O_NONBLOCK` on an open file.
+#[allow(unsafe_code)]
+fn set_blocking(file: &File) -> io::Result<()> {
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl(F_GETFL / F_SETFL) takes and returns integers only, on a
+    // descriptor that stays open while `file` is borrowed.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Adds `path` to an error's message, keeping its kind.
@@ -226,12 +251,11 @@ pub(crate) fn unsupported_type(path: &Path, file_type: fs::FileType) -> io::Erro
 fn hash_node(path: &Path, meta: &fs::Metadata) -> io::Result<(u8, [u8; 32])> {
     let file_type = meta.file_type();
     if file_type.is_file() {
+        // The mode and length from the open file, in case the path was
+        // replaced since it was listed.
+        let (file, meta) = open_regular(path)?;
         let tag = if meta.permissions().mode() & OWNER_EXECUTE != 0 { TAG_EXECUTABLE } else { TAG_FILE };
-        let file = File::open(path).map_err(|e| at(path, e))?;
-        // The length from the open file, in case the path was replaced
-        // between the directory listing and the open.
-        let len = file.metadata().map_err(|e| at(path, e))?.len();
-        Ok((tag, hash_open_file(&file, len).map_err(|e| at(path, e))?))
+        Ok((tag, hash_open_file(&file, meta.len()).map_err(|e| at(path, e))?))
     } else if file_type.is_symlink() {
         let target = fs::read_link(path).map_err(|e| at(path, e))?;
         let target = target.as_os_str().as_bytes();
@@ -291,13 +315,19 @@ fn zero_digests() -> &'static [u8] {
 }
 
 /// Hashes the first `len` bytes of an open regular file: `file(F)`.
+///
+/// The file is cut into runs of hole blocks and units of a few blocks that
+/// hold data. The units of a window are read and hashed in parallel, each
+/// rayon task reading one unit into a small buffer of its own and hashing it
+/// right away, while it is still in the CPU's cache; then the window's
+/// digests are fed to the outer hasher in order.
 fn hash_open_file(file: &File, len: u64) -> io::Result<[u8; 32]> {
     let extents = data_extents(file, len)?;
     let mut outer = blake3::Hasher::new();
     outer.update(FILE_DOMAIN);
     outer.update(&len.to_le_bytes());
-    let blocks = len.div_ceil(BLOCK_LEN);
-    // Blocks before `next` have been fed to `outer`.
+    let mut window = Window { file, extents: &extents, len, pieces: Vec::new(), units: 0 };
+    // Blocks before `next` are in the window or were fed.
     let mut next = 0;
     let mut rest = &extents[..];
     while let Some(&(start, end)) = rest.first() {
@@ -313,23 +343,94 @@ fn hash_open_file(file: &File, len: u64) -> io::Result<[u8; 32]> {
             last = last.max(end.div_ceil(BLOCK_LEN));
             count += 1;
         }
-        feed_hole_blocks(&mut outer, next, first, len);
-        hash_data_blocks(&mut outer, file, len, first, last, &rest[..count])?;
+        if first > next {
+            window.pieces.push(Piece::Holes(first - next, false));
+        }
+        let mut unit = first;
+        while unit < last {
+            let unit_end = (unit + UNIT_BLOCKS).min(last);
+            window.pieces.push(Piece::Data(unit, unit_end));
+            window.units += 1;
+            if window.units == WINDOW_UNITS {
+                window.flush(&mut outer)?;
+            }
+            unit = unit_end;
+        }
         next = last;
         rest = &rest[count..];
     }
-    feed_hole_blocks(&mut outer, next, blocks, len);
+    let blocks = len.div_ceil(BLOCK_LEN);
+    if blocks > next {
+        window.pieces.push(Piece::Holes(blocks - next, true));
+    }
+    window.flush(&mut outer)?;
     Ok(*outer.finalize().as_bytes())
 }
 
-/// Feeds the digests of blocks `[from, to)`, all of them holes.
-fn feed_hole_blocks(outer: &mut blake3::Hasher, from: u64, to: u64, len: u64) {
-    if from >= to {
-        return;
+/// A run of blocks of a file, in file order.
+enum Piece {
+    /// This many blocks that lie entirely in holes; `true` when they are the
+    /// file's last blocks (the last one may be short).
+    Holes(u64, bool),
+    /// Blocks `[first, last)`, which hold data.
+    Data(u64, u64),
+}
+
+/// The pieces of a file not yet fed to the outer hasher.
+struct Window<'a> {
+    file: &'a File,
+    extents: &'a [(u64, u64)],
+    len: u64,
+    pieces: Vec<Piece>,
+    /// How many of `pieces` are data.
+    units: usize,
+}
+
+impl Window<'_> {
+    /// Hashes the data pieces (in parallel) and feeds every piece's block
+    /// digests to `outer`, in order.
+    fn flush(&mut self, outer: &mut blake3::Hasher) -> io::Result<()> {
+        let Window { file, extents, len, .. } = *self;
+        let hash_unit = |buf: &mut Vec<u8>, (first, last): (u64, u64)| -> io::Result<Vec<[u8; 32]>> {
+            read_range(file, extents, buf, first * BLOCK_LEN, (last * BLOCK_LEN).min(len), len)?;
+            Ok(buf.chunks(BLOCK_LEN as usize).map(|block| *blake3::hash(block).as_bytes()).collect())
+        };
+        let units: Vec<(u64, u64)> = self
+            .pieces
+            .iter()
+            .filter_map(|piece| match *piece {
+                Piece::Data(first, last) => Some((first, last)),
+                Piece::Holes(..) => None,
+            })
+            .collect();
+        let digests = if units.len() <= 1 {
+            // A small file: no hand-off to the thread pool.
+            units.into_iter().map(|unit| hash_unit(&mut Vec::new(), unit)).collect::<io::Result<Vec<_>>>()?
+        } else {
+            units.into_par_iter().map_init(Vec::new, hash_unit).collect::<io::Result<Vec<_>>>()?
+        };
+        let mut digests = digests.iter();
+        for piece in self.pieces.drain(..) {
+            match piece {
+                Piece::Holes(count, at_end) => feed_hole_blocks(outer, count, at_end, len),
+                Piece::Data(..) => {
+                    for digest in digests.next().into_iter().flatten() {
+                        outer.update(digest);
+                    }
+                }
+            }
+        }
+        self.units = 0;
+        Ok(())
     }
+}
+
+/// Feeds the digests of `count` blocks that lie entirely in holes; `at_end`
+/// when they are the file's last blocks.
+fn feed_hole_blocks(outer: &mut blake3::Hasher, count: u64, at_end: bool, len: u64) {
     // The file's last block is short when `len` is not a multiple of 64 KiB.
-    let short_tail = !len.is_multiple_of(BLOCK_LEN) && to * BLOCK_LEN > len;
-    let mut full = to - from - u64::from(short_tail);
+    let short_tail = at_end && !len.is_multiple_of(BLOCK_LEN);
+    let mut full = count - u64::from(short_tail);
     let digests = zero_digests();
     while full > 0 {
         let n = full.min((digests.len() / 32) as u64);
@@ -344,49 +445,6 @@ fn feed_hole_blocks(outer: &mut blake3::Hasher, from: u64, to: u64, len: u64) {
     if short_tail {
         outer.update(blake3::hash(&ZEROS[..(len % BLOCK_LEN) as usize]).as_bytes());
     }
-}
-
-/// Feeds the digests of blocks `[first, last)`, reading the parts of them
-/// that `extents` covers and taking the rest (holes) as zeros.
-///
-/// The blocks are cut into units of a few blocks, and each rayon task reads
-/// one unit into a small buffer of its own and hashes it right away, while
-/// the data is still in the CPU's cache: reading and hashing both run on
-/// every core, and the data crosses the memory bus once.
-fn hash_data_blocks(
-    outer: &mut blake3::Hasher,
-    file: &File,
-    len: u64,
-    first: u64,
-    last: u64,
-    extents: &[(u64, u64)],
-) -> io::Result<()> {
-    let units_per_window = WINDOW_BLOCKS / UNIT_BLOCKS;
-    let mut unit = first;
-    while unit < last {
-        // One window at a time, to bound the memory the digests take.
-        let window_end = (unit + WINDOW_BLOCKS).min(last);
-        let units: Vec<(u64, u64)> = (0..units_per_window)
-            .map(|i| unit + i * UNIT_BLOCKS)
-            .take_while(|&b| b < window_end)
-            .map(|b| (b, (b + UNIT_BLOCKS).min(window_end)))
-            .collect();
-        let hash_unit = |buf: &mut Vec<u8>, &(b0, b1): &(u64, u64)| -> io::Result<Vec<[u8; 32]>> {
-            read_range(file, extents, buf, b0 * BLOCK_LEN, (b1 * BLOCK_LEN).min(len), len)?;
-            Ok(buf.chunks(BLOCK_LEN as usize).map(|block| *blake3::hash(block).as_bytes()).collect())
-        };
-        let digests = if units.len() == 1 {
-            // A small file: no hand-off to the thread pool.
-            vec![hash_unit(&mut Vec::new(), &units[0])?]
-        } else {
-            units.par_iter().map_init(Vec::new, hash_unit).collect::<io::Result<Vec<_>>>()?
-        };
-        for digest in digests.iter().flatten() {
-            outer.update(digest);
-        }
-        unit = window_end;
-    }
-    Ok(())
 }
 
 /// Makes `buf` the bytes `[start, end)` of the file, reading only what the
@@ -615,6 +673,10 @@ pub(crate) mod tests {
         check(&dir, "unaligned", (5 << 20) + 123, &[(65536 - 17, &a), (1_000_001, &b), ((5 << 20) + 1, &c[..100])]);
         check(&dir, "tail-data", (1 << 20) + 10, &[((1 << 20) + 3, &c[..7])]);
         check(&dir, "adjacent", 1 << 20, &[(0, &b), (70_000, &b), (140_000, &a)]);
+        // Many small extents: windows of units with holes between them.
+        let pieces: Vec<(u64, &[u8])> =
+            (0..300u64).map(|i| (i * 150_001 + (i % 7) * 4096, &a[..10 + i as usize])).collect();
+        check(&dir, "fragmented", 300 * 150_001 + 999, &pieces);
     }
 
     #[test]
@@ -671,6 +733,12 @@ pub(crate) mod tests {
         let err = hash_file(&dir.0).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert!(err.to_string().contains(&dir.0.display().to_string()), "{err}");
+        let fifo = dir.join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let err = hash_file(&fifo).unwrap_err();
+        assert!(err.to_string().contains("fifo: is not a regular file"), "{err}");
+        let err = hash_path(&dir.0).unwrap_err();
+        assert!(err.to_string().contains("fifo: is a FIFO"), "{err}");
         let missing = dir.join("missing");
         let err = hash_file(&missing).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);

@@ -64,8 +64,11 @@
 //!    lookups ignore it; `gc` and `verify(true)` delete it, and the next
 //!    registration of the same content adopts it (redoing the end of
 //!    step 4 and step 5 before its row is written).
-//! 6. One transaction inserts the row (SQLite with `synchronous = FULL`).
-//!    Only now is the object visible, and it is complete.
+//! 6. One transaction inserts the row (SQLite in WAL mode, `synchronous =
+//!    NORMAL`: a power loss may undo the last transactions but never
+//!    corrupts the database, and an undone row only leaves a complete,
+//!    unregistered object behind). Only now is the object visible, and it
+//!    is complete.
 //!
 //! Removal runs the other way round, so it never breaks the invariant
 //! either: [`Store::gc`] deletes rows first (in one transaction), then
@@ -73,7 +76,9 @@
 //! crash leaves complete unregistered objects or trash in `scratch/`, never
 //! a half-deleted `objects/<hex>` that a later registration could adopt.
 //! [`Store::verify`] moves corrupt objects out after deleting their rows.
-//! Logs are written to scratch, fsynced and renamed into place.
+//! Logs are written next to their final name and renamed into place, so a
+//! reader sees the old log or the whole new one; they are not fsynced (a
+//! log lost to a power failure is only a missing log).
 //!
 //! # Concurrency
 //!

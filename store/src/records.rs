@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior};
 
 use crate::Store;
 use crate::error::{IoContext, Result, SqlContext, StoreError};
-use crate::fsutil::{exists, fsync_dir, unix_now};
+use crate::fsutil::{exists, unix_now};
 use crate::hash::ObjectHash;
 use crate::layout::check_key;
 
@@ -145,20 +145,17 @@ impl Store {
     }
 
     /// Writes the build log of a step key to `root/logs/<key>.log`
-    /// (replacing an older one) and records it. The file is written in a
-    /// scratch directory, fsynced and renamed into place, so a reader sees
-    /// the old log or the whole new one. Returns the log's path.
+    /// (replacing an older one) and records it. The file is written beside
+    /// its final name and renamed into place, so a reader sees the old log
+    /// or the whole new one. Returns the log's path.
     pub fn put_log(&self, key: &str, bytes: &[u8]) -> Result<PathBuf> {
         check_key(key)?;
         let path = self.layout.log(key);
-        let scratch = self.scratch("log")?;
-        let temporary = scratch.path().join("log");
+        let temporary = self.layout.logs.join(format!(".{key}.{}.tmp", std::process::id()));
         let mut file = fs::File::create(&temporary).at("create", &temporary)?;
         file.write_all(bytes).at("write", &temporary)?;
-        file.sync_all().at("fsync", &temporary)?;
         drop(file);
         fs::rename(&temporary, &path).at("move the log into place at", &path)?;
-        fsync_dir(&self.layout.logs).at("fsync", &self.layout.logs)?;
         // Recorded relative to the root, so a moved store keeps its logs.
         let relative = path.strip_prefix(&self.layout.root).unwrap_or(&path);
         let text = relative.to_str().ok_or_else(|| StoreError::NonUtf8Path { path: path.clone() })?;
