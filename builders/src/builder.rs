@@ -86,6 +86,12 @@ pub trait Builder: Sync {
     /// reported at the place they were written, before anything runs.
     fn validate(&self, params: &serde_json::Value) -> Result<(), String>;
 
+    /// For a fixed-output kind, what the output is declared to be (see
+    /// `Step::fixed`); `None` (the default) for ordinary kinds.
+    fn fixed_output(&self, _params: &serde_json::Value) -> Option<serde_json::Value> {
+        None
+    }
+
     /// Builds the output at `ctx.out`.
     fn build(&self, ctx: &mut BuildContext<'_>) -> Result<(), BuildError>;
 }

@@ -115,6 +115,11 @@ pub struct Step {
     pub params: serde_json::Value,
     /// Every input the parameters refer to.
     pub inputs: BTreeSet<InputRef>,
+    /// For a fixed-output step (a fetch, a networked run), what its output
+    /// is declared to be (the declared hash and whatever else shapes the
+    /// output); its keys cover only this, so a changed URL or mirror
+    /// rebuilds nothing. `None` for ordinary steps.
+    pub fixed: Option<serde_json::Value>,
 }
 
 impl Step {
@@ -126,8 +131,17 @@ impl Step {
         object.insert("kind".into(), serde_json::Value::String(self.kind.clone()));
         object.insert("name".into(), serde_json::Value::String(self.name.clone()));
         object.insert("params".into(), canonical(&self.params));
+        if let Some(fixed) = &self.fixed {
+            object.insert("fixed".into(), canonical(fixed));
+        }
         object.insert("version".into(), serde_json::Value::from(FORMAT_VERSION));
         serde_json::Value::Object(object).to_string()
+    }
+
+    /// What the keys of a fixed-output step cover: its kind and declaration.
+    fn fixed_serialisation(&self) -> Option<String> {
+        let fixed = self.fixed.as_ref()?;
+        Some(serde_json::json!({ "fixed": canonical(fixed), "kind": self.kind, "version": FORMAT_VERSION }).to_string())
     }
 
     /// Parses a serialisation written by [`Step::serialise`].
@@ -146,17 +160,25 @@ impl Step {
             name: value.get("name")?.as_str()?.to_string(),
             params: value.get("params")?.clone(),
             inputs,
+            fixed: value.get("fixed").cloned(),
         })
     }
 
     /// The input-addressed key.
     pub fn input_key(&self) -> StepKey {
+        if let Some(fixed) = self.fixed_serialisation() {
+            return StepKey(keyed_hash("imgx fixed-output key", &fixed));
+        }
         StepKey(keyed_hash("imgx input key", &self.serialise()))
     }
 
     /// The content key, given the output object of every input step.
     /// Returns `None` if an input step's output is not known.
     pub fn content_key(&self, outputs: &BTreeMap<StepKey, ObjectHash>) -> Option<StepKey> {
+        if self.fixed.is_some() {
+            // The output is declared: nothing about the inputs can change it.
+            return Some(self.input_key());
+        }
         let mut serialisation = self.serialise();
         for input in &self.inputs {
             if let InputRef::Step(key) = input {
@@ -210,6 +232,7 @@ mod tests {
             name: "motd".into(),
             params: serde_json::json!({ "text": text, "executable": false }),
             inputs: BTreeSet::new(),
+            fixed: None,
         }
     }
 
@@ -241,12 +264,29 @@ mod tests {
             name: "tree".into(),
             params: serde_json::json!({ "entries": { "etc/motd": input.placeholder() } }),
             inputs: [InputRef::Step(input)].into_iter().collect(),
+            fixed: None,
         };
         let same_output = ObjectHash([7; 32]);
         let outputs_one: BTreeMap<_, _> = [(input_one, same_output)].into_iter().collect();
         let outputs_two: BTreeMap<_, _> = [(input_two, same_output)].into_iter().collect();
         assert_ne!(dependent(input_one).input_key(), dependent(input_two).input_key());
         assert_eq!(dependent(input_one).content_key(&outputs_one), dependent(input_two).content_key(&outputs_two));
+    }
+
+    #[test]
+    fn fixed_output_keys_ignore_everything_but_the_declaration() {
+        let fetch = |url: &str| Step {
+            kind: "fetch".into(),
+            name: "base".into(),
+            params: serde_json::json!({ "url": url, "hash": "sha256-abc" }),
+            inputs: BTreeSet::new(),
+            fixed: Some(serde_json::json!({ "hash": "sha256-abc" })),
+        };
+        assert_eq!(fetch("http://one/base.img").input_key(), fetch("http://two/base.img").input_key());
+        assert_ne!(fetch("http://one/base.img").serialise(), fetch("http://two/base.img").serialise());
+        let mut other = fetch("http://one/base.img");
+        other.fixed = Some(serde_json::json!({ "hash": "sha256-def" }));
+        assert_ne!(other.input_key(), fetch("http://one/base.img").input_key());
     }
 
     #[test]

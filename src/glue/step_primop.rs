@@ -59,7 +59,8 @@ fn step(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     }
     let params = serde_json::Value::Object(params);
     builder.validate(&params).map_err(|message| error(format!("invalid {kind} step '{name}': {message}")))?;
-    let step = Step { kind: kind.clone(), name: name.clone(), params, inputs };
+    let fixed = builder.fixed_output(&params);
+    let step = Step { kind: kind.clone(), name: name.clone(), params, inputs, fixed };
     let key = step.input_key();
     if let Some(registry) = vm.host::<StepRegistry>() {
         registry.insert(key, step);
