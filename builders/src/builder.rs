@@ -33,6 +33,46 @@ impl BuildError {
     }
 }
 
+/// A parameter that a step kind does not accept, found at evaluation time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamError {
+    /// Which parameter, as a path: `size`, `partitions[1].size`,
+    /// `entries.etc/motd`. The evaluator points the error at the place
+    /// where that attribute is written.
+    pub at: Option<String>,
+    /// What is wrong, in plain words.
+    pub message: String,
+}
+
+impl ParamError {
+    /// An error about one parameter.
+    pub fn at(path: impl Into<String>, message: impl Into<String>) -> ParamError {
+        ParamError { at: Some(path.into()), message: message.into() }
+    }
+}
+
+impl From<String> for ParamError {
+    fn from(message: String) -> ParamError {
+        ParamError { at: None, message }
+    }
+}
+
+impl From<&str> for ParamError {
+    fn from(message: &str) -> ParamError {
+        ParamError { at: None, message: message.to_string() }
+    }
+}
+
+impl std::fmt::Display for ParamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The date every step sees as "now" unless it sets `sourceDateEpoch`:
+/// 1980-01-01, the earliest date FAT file systems can record.
+pub const DEFAULT_SOURCE_DATE_EPOCH: i64 = 315_532_800;
+
 /// Everything a builder may use while building one step.
 pub struct BuildContext<'a> {
     /// The step being built.
@@ -67,6 +107,21 @@ impl<'a> BuildContext<'a> {
         self.step.params.get(name).and_then(|v| v.as_str())
     }
 
+    /// The step's notion of "now" (`sourceDateEpoch`, else
+    /// [`DEFAULT_SOURCE_DATE_EPOCH`]), for every timestamp it writes.
+    pub fn source_date_epoch(&self) -> i64 {
+        self.step.params.get("sourceDateEpoch").and_then(|v| v.as_i64()).unwrap_or(DEFAULT_SOURCE_DATE_EPOCH)
+    }
+
+    /// Bytes derived from the step's key for `purpose` ("disk uuid",
+    /// "root fs uuid", …): the same step always gets the same UUIDs and
+    /// seeds, and different steps or purposes get different ones.
+    pub fn derived(&self, purpose: &str) -> [u8; 32] {
+        let mut hasher = blake3::Hasher::new_derive_key("imgx derived value");
+        hasher.update(&self.key.0).update(purpose.as_bytes());
+        *hasher.finalize().as_bytes()
+    }
+
     /// A Boolean parameter with a default.
     pub fn bool_param(&self, name: &str, default: bool) -> bool {
         self.step.params.get(name).and_then(|v| v.as_bool()).unwrap_or(default)
@@ -84,7 +139,7 @@ pub trait Builder: Sync {
 
     /// Checks the parameters at evaluation time, so that mistakes are
     /// reported at the place they were written, before anything runs.
-    fn validate(&self, params: &serde_json::Value) -> Result<(), String>;
+    fn validate(&self, params: &serde_json::Value) -> Result<(), ParamError>;
 
     /// For a fixed-output kind, what the output is declared to be (see
     /// `Step::fixed`); `None` (the default) for ordinary kinds.

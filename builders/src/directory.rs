@@ -1,7 +1,7 @@
 //! `directory { name; entries = { "etc/motd" = <file or tree>; … }; }`:
 //! assembles files and trees into one directory tree.
 
-use crate::builder::{BuildContext, BuildError, Builder};
+use crate::builder::{BuildContext, BuildError, Builder, ParamError};
 use std::path::{Component, Path};
 
 /// Copies each entry's input to its relative path in a new tree.
@@ -32,28 +32,37 @@ impl Builder for DirectoryBuilder {
         "directory-1"
     }
 
-    fn validate(&self, params: &serde_json::Value) -> Result<(), String> {
+    fn validate(&self, params: &serde_json::Value) -> Result<(), ParamError> {
         let entries = params
             .get("entries")
             .and_then(|e| e.as_object())
             .ok_or("a directory needs 'entries', a set from relative paths to files or trees")?;
         let mut paths: Vec<&str> = Vec::new();
         for (path, value) in entries {
-            check_entry_path(path)?;
+            check_entry_path(path).map_err(|message| ParamError::at(format!("entries.{path}"), message))?;
             if !value.is_string() {
-                return Err(format!("entry '{path}' must be a path or a step"));
+                return Err(ParamError::at(
+                    format!("entries.{path}"),
+                    format!("entry '{path}' must be a path or a step"),
+                ));
             }
             paths.push(path);
         }
         paths.sort();
         for pair in paths.windows(2) {
             if pair[1].starts_with(&format!("{}/", pair[0])) {
-                return Err(format!("entry '{}' lies inside entry '{}'", pair[1], pair[0]));
+                return Err(ParamError::at(
+                    format!("entries.{}", pair[1]),
+                    format!("entry '{}' lies inside entry '{}'", pair[1], pair[0]),
+                ));
             }
         }
         for key in params.as_object().into_iter().flat_map(|o| o.keys()) {
             if key != "entries" {
-                return Err(format!("unknown parameter '{key}' (a directory takes entries)"));
+                return Err(ParamError::at(
+                    key.clone(),
+                    format!("unknown parameter '{key}' (a directory takes entries)"),
+                ));
             }
         }
         Ok(())

@@ -1,6 +1,6 @@
 //! `file { name; text | source; executable ? false; }`: one file.
 
-use crate::builder::{BuildContext, BuildError, Builder};
+use crate::builder::{BuildContext, BuildError, Builder, ParamError};
 use std::os::unix::fs::PermissionsExt;
 
 /// Writes a file from literal text or copies it from an input.
@@ -15,7 +15,7 @@ impl Builder for FileBuilder {
         "file-1"
     }
 
-    fn validate(&self, params: &serde_json::Value) -> Result<(), String> {
+    fn validate(&self, params: &serde_json::Value) -> Result<(), ParamError> {
         let text = params.get("text");
         let source = params.get("source");
         match (text, source) {
@@ -28,11 +28,14 @@ impl Builder for FileBuilder {
         if let Some(executable) = params.get("executable")
             && !executable.is_boolean()
         {
-            return Err("'executable' must be a Boolean".into());
+            return Err(ParamError::at("executable", "'executable' must be a Boolean"));
         }
         for key in params.as_object().into_iter().flat_map(|o| o.keys()) {
             if !matches!(key.as_str(), "text" | "source" | "executable") {
-                return Err(format!("unknown parameter '{key}' (a file takes text, source and executable)"));
+                return Err(ParamError::at(
+                    key.clone(),
+                    format!("unknown parameter '{key}' (a file takes text, source and executable)"),
+                ));
             }
         }
         Ok(())

@@ -15,5 +15,5 @@ mod directory;
 mod file;
 pub mod step;
 
-pub use builder::{BuildContext, BuildError, Builder, builder_for, builders};
+pub use builder::{BuildContext, BuildError, Builder, DEFAULT_SOURCE_DATE_EPOCH, ParamError, builder_for, builders};
 pub use step::{InputRef, Step, StepKey};

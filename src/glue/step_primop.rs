@@ -47,18 +47,30 @@ fn step(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     if name.is_empty() || name.contains('/') {
         return Err(error(format!("step name '{name}' must be non-empty and contain no '/'")));
     }
-    let mut inputs = BTreeSet::new();
+    let mut found = Found::default();
     let mut params = serde_json::Map::new();
     for attr in attrs.iter() {
         let key = attr.name.text();
         if key == "kind" || key == "name" {
             continue;
         }
-        let value = to_param(vm, &attr.value, &mut inputs, &key)?;
+        if let Some(span) = attr.span {
+            found.spans.insert(key.clone(), span);
+        }
+        let value = to_param(vm, &attr.value, &mut found, &key)?;
         params.insert(key, value);
     }
+    let inputs = found.inputs;
     let params = serde_json::Value::Object(params);
-    builder.validate(&params).map_err(|message| error(format!("invalid {kind} step '{name}': {message}")))?;
+    if let Err(problem) = builder.validate(&params) {
+        let message = format!("invalid {kind} step '{name}': {}", problem.message);
+        // Point at the attribute that is wrong, where it is written.
+        let span = problem.at.as_deref().and_then(|at| span_of(&found.spans, at));
+        return Err(match span {
+            Some(span) => EvalError::at(ErrorKind::Other(message), span),
+            None => error(message),
+        });
+    }
     let fixed = builder.fixed_output(&params);
     let step = Step { kind: kind.clone(), name: name.clone(), params, inputs, fixed };
     let key = step.input_key();
@@ -95,6 +107,29 @@ pub fn step_of_value(vm: &mut Vm, value: &Value) -> EvalResult<Option<StepKey>> 
     Ok(StepKey::from_hex(&key.to_str_lossy()))
 }
 
+/// What converting parameters finds: the inputs they refer to, and where
+/// each attribute was written (by parameter path), for error reports.
+#[derive(Default)]
+struct Found {
+    inputs: BTreeSet<InputRef>,
+    spans: std::collections::HashMap<String, imgx_lang::source::Span>,
+}
+
+/// The place of the parameter at `path`, or of its closest enclosing one.
+fn span_of(
+    spans: &std::collections::HashMap<String, imgx_lang::source::Span>,
+    path: &str,
+) -> Option<imgx_lang::source::Span> {
+    let mut candidate = path;
+    loop {
+        if let Some(span) = spans.get(candidate) {
+            return Some(*span);
+        }
+        let cut = candidate.rfind(['.', '['])?;
+        candidate = &candidate[..cut];
+    }
+}
+
 /// Records the inputs a string's context names.
 fn collect_context(text: &NixStr, inputs: &mut BTreeSet<InputRef>, at: &str) -> EvalResult<()> {
     for element in text.context().into_iter().flatten() {
@@ -122,7 +157,7 @@ fn string_param(text: &NixStr, inputs: &mut BTreeSet<InputRef>, at: &str) -> Eva
 }
 
 /// Converts a parameter to JSON, collecting the inputs it refers to.
-fn to_param(vm: &mut Vm, value: &Value, inputs: &mut BTreeSet<InputRef>, at: &str) -> EvalResult<serde_json::Value> {
+fn to_param(vm: &mut Vm, value: &Value, found: &mut Found, at: &str) -> EvalResult<serde_json::Value> {
     let value = vm.force(value)?;
     Ok(match &value {
         Value::Null => serde_json::Value::Null,
@@ -131,27 +166,31 @@ fn to_param(vm: &mut Vm, value: &Value, inputs: &mut BTreeSet<InputRef>, at: &st
         Value::Float(f) => serde_json::Number::from_f64(*f)
             .map(serde_json::Value::Number)
             .ok_or_else(|| error(format!("parameter '{at}' is not a finite number")))?,
-        Value::String(s) => string_param(s, inputs, at)?,
+        Value::String(s) => string_param(s, &mut found.inputs, at)?,
         Value::Path(_) => {
             let imported = vm.coerce_to_string(&value, CoerceMode::Interpolation, true)?;
-            string_param(&imported, inputs, at)?
+            string_param(&imported, &mut found.inputs, at)?
         }
         Value::List(items) => {
             let mut out = Vec::with_capacity(items.len());
             for (index, item) in items.iter().enumerate() {
-                out.push(to_param(vm, item, inputs, &format!("{at}[{index}]"))?);
+                out.push(to_param(vm, item, found, &format!("{at}[{index}]"))?);
             }
             serde_json::Value::Array(out)
         }
         Value::Attrs(attrs) => {
             if attrs.get_str("outPath").is_some() || attrs.get_str("__toString").is_some() {
                 let text = vm.coerce_to_string(&value, CoerceMode::Interpolation, true)?;
-                string_param(&text, inputs, at)?
+                string_param(&text, &mut found.inputs, at)?
             } else {
                 let mut map = serde_json::Map::new();
                 for attr in attrs.iter() {
                     let name = attr.name.text();
-                    let converted = to_param(vm, &attr.value, inputs, &format!("{at}.{name}"))?;
+                    let path = format!("{at}.{name}");
+                    if let Some(span) = attr.span {
+                        found.spans.insert(path.clone(), span);
+                    }
+                    let converted = to_param(vm, &attr.value, found, &path)?;
                     map.insert(name, converted);
                 }
                 serde_json::Value::Object(map)
