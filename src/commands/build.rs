@@ -13,6 +13,7 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     if args.json {
         let event = serde_json::json!({
             "event": "evaluated",
+            "step": null,
             "cached": evaluated.from_cache,
             "steps": evaluated.steps.len(),
             "targets": evaluated.targets.iter().map(|t| t.to_hex()).collect::<Vec<_>>(),
