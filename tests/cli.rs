@@ -70,6 +70,7 @@ fn evaluation_errors_name_the_problem_and_the_place() {
     check_error("9223372036854775807 + 1", &["integer overflow"]);
     check_error("assert 1 == 2; 3", &["assertion '(1 == 2)' failed"]);
     check_error("undefinedThing", &["undefined variable 'undefinedThing'"]);
+    check_error("builtins.length (builtins.genList (x: x) 223372036854775807)", &["out of memory"]);
 }
 
 #[test]

@@ -63,7 +63,13 @@ fn gen_list(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     if count < 0 {
         return Err(EvalError::new(ErrorKind::Other(format!("cannot create list of size {count}"))));
     }
-    Ok(Value::list((0..count).map(|i| lazy_apply(&function, Value::Int(i))).collect()))
+    // A size from user code may be absurd: fail as an error, not an abort.
+    let mut items = Vec::new();
+    items.try_reserve_exact(count as usize).map_err(|_| {
+        EvalError::new(ErrorKind::Other(format!("out of memory: cannot create a list of {count} elements")))
+    })?;
+    items.extend((0..count).map(|i| lazy_apply(&function, Value::Int(i))));
+    Ok(Value::list(items))
 }
 
 fn sort(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
