@@ -190,7 +190,7 @@ mod tests {
         assert_eq!(format_float(1.5e-7), "1.5e-07");
         assert_eq!(format_float(100000.0), "100000");
         assert_eq!(format_float(1000000.0), "1e+06");
-        assert_eq!(format_float(3.14159265), "3.14159");
+        assert_eq!(format_float(1.23456789), "1.23457");
         assert_eq!(format_float(-2.5), "-2.5");
         assert_eq!(format_float(0.0001), "0.0001");
         assert_eq!(format_float(0.00001), "1e-05");
