@@ -57,7 +57,11 @@ impl Default for JsonReporter {
 impl Reporter for JsonReporter {
     fn planned(&self, pending: usize, cached: usize) {
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(out, "{}", serde_json::json!({ "event": "planned", "step": null, "pending": pending, "cached": cached }));
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::json!({ "event": "planned", "step": null, "pending": pending, "cached": cached })
+        );
     }
 
     fn cached(&self, key: &StepKey, step: &Step, output: &ObjectHash) {
