@@ -325,3 +325,25 @@ fn an_unchanged_description_is_not_evaluated_again() {
     let output = project.imgx(&["build", "--json", "--no-eval-cache"]);
     assert_eq!(evaluated_from_cache(&output), Some(false));
 }
+
+#[test]
+fn a_corrupted_object_is_reported_and_rebuilt() {
+    let project = chain_project("corrupt");
+    assert!(project.build_events(&[]).0.status.success());
+    let object = std::fs::canonicalize(project.dir.join("result")).expect("out-link target");
+    let _ = Command::new("chmod").arg("u+w").arg(&object).status();
+    let mut bytes = std::fs::read(&object).expect("read object");
+    bytes[0] ^= 0xff;
+    std::fs::write(&object, &bytes).expect("flip a byte");
+    let verify = project.imgx(&["store", "verify"]);
+    assert_eq!(verify.status.code(), Some(4), "{}", stderr(&verify));
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert!(report.contains("corrupt:"), "{report}");
+    let repair = project.imgx(&["store", "verify", "--quarantine"]);
+    assert_eq!(repair.status.code(), Some(4), "it still reports what it found");
+    let (output, counts) = project.build_events(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(events(&counts, "built"), 1, "the corrupted output is rebuilt: {counts:?}");
+    assert_eq!(std::fs::read_to_string(project.dir.join("result")).expect("rebuilt"), "independent\n");
+    assert!(project.imgx(&["store", "verify"]).status.success());
+}
