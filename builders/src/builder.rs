@@ -77,7 +77,9 @@ pub const DEFAULT_SOURCE_DATE_EPOCH: i64 = 315_532_800;
 pub struct BuildContext<'a> {
     /// The step being built.
     pub step: &'a Step,
-    /// Its input-addressed key (to derive UUIDs, seeds and the like).
+    /// Its content key (from which UUIDs, seeds and the like are derived):
+    /// steps whose inputs have the same content get the same bytes, however
+    /// those inputs were described.
     pub key: StepKey,
     /// Where the output must be created (a file or a directory); it does
     /// not exist yet and lies inside the store's scratch area.
@@ -153,7 +155,11 @@ pub trait Builder: Sync {
 
 /// Every step kind imgx knows.
 pub fn builders() -> &'static [&'static dyn Builder] {
-    &[&crate::file::FileBuilder, &crate::directory::DirectoryBuilder]
+    &[
+        &crate::file::FileBuilder,
+        &crate::directory::DirectoryBuilder,
+        &crate::convert::ConvertBuilder,
+    ]
 }
 
 /// The builder of a kind.

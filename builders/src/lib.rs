@@ -11,6 +11,7 @@
 //! paths, write one output, and log what they do.
 
 mod builder;
+mod convert;
 mod directory;
 mod file;
 pub mod step;
