@@ -159,6 +159,7 @@ pub fn builders() -> &'static [&'static dyn Builder] {
         &crate::file::FileBuilder,
         &crate::directory::DirectoryBuilder,
         &crate::convert::ConvertBuilder,
+        &crate::fetch::FetchBuilder,
     ]
 }
 

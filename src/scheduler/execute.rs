@@ -61,7 +61,12 @@ fn try_realise(
 ) -> Result<StepResult, String> {
     let builder = builder_for(&step.kind).ok_or_else(|| format!("no builder for step kind '{}'", step.kind))?;
     let content_key = step.content_key(inputs).ok_or("an input step has no output")?;
-    store.put_step(&key.to_hex(), &step.serialise()).map_err(|e| e.to_string())?;
+    let recorded = if step.fixed.is_some() {
+        store.replace_step(&key.to_hex(), &step.serialise())
+    } else {
+        store.put_step(&key.to_hex(), &step.serialise())
+    };
+    recorded.map_err(|e| e.to_string())?;
     if let Some(existing) = store.realisation(&content_key.to_hex()).map_err(|e| e.to_string())? {
         record(store, key, existing.output, Duration::ZERO, &existing.builder_version)?;
         reporter.reused(key, step, &existing.output);

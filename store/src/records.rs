@@ -71,6 +71,22 @@ impl Store {
         Ok(())
     }
 
+    /// Records the description of a step whose key does not hash its whole
+    /// description (a fixed-output step: its key covers only the declared
+    /// output, so a step with another URL has the same key), replacing the
+    /// one recorded before.
+    pub fn replace_step(&self, key: &str, serialisation: &str) -> Result<()> {
+        check_key(key)?;
+        self.db()
+            .execute(
+                "INSERT INTO steps (key, serialisation) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET serialisation = excluded.serialisation",
+                (key, serialisation),
+            )
+            .sql("record a step in", &self.layout.db)?;
+        Ok(())
+    }
+
     /// The description recorded for a step key.
     pub fn step(&self, key: &str) -> Result<Option<String>> {
         check_key(key)?;

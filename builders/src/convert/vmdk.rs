@@ -35,12 +35,14 @@ pub(super) fn patch(image: &Path, cid: u32) -> Result<(), BuildError> {
     file.read_exact_at(&mut descriptor, offset * 512)
         .map_err(|e| BuildError::io("reading the descriptor of", image, e))?;
     let at = set_cid(&mut descriptor, cid).map_err(invalid)?;
-    file.write_all_at(&descriptor[at..at + 8], offset * 512 + at as u64)
+    file.write_all_at(&descriptor[at..], offset * 512 + at as u64)
         .map_err(|e| BuildError::io("writing the descriptor of", image, e))
 }
 
-/// Replaces the digits of the line `CID=xxxxxxxx` in a descriptor; returns
-/// where they are.
+/// Replaces the digits of the line `CID=…` in a descriptor with eight hex
+/// digits; returns where they start. qemu-img writes the CID without
+/// leading zeros, so the line may be shorter: the rest of the descriptor
+/// then moves into the zero padding that ends the descriptor area.
 fn set_cid(descriptor: &mut [u8], cid: u32) -> Result<usize, &'static str> {
     let text = &descriptor[..];
     let line_start = |at: usize| at == 0 || text[at - 1] == b'\n';
@@ -51,10 +53,16 @@ fn set_cid(descriptor: &mut [u8], cid: u32) -> Result<usize, &'static str> {
         return Err("the descriptor names a parent");
     }
     let at = find(b"CID=").ok_or("the descriptor has no CID")? + 4;
-    let digits = text.get(at..at + 9).ok_or("the descriptor ends in its CID")?;
-    if !digits[..8].iter().all(u8::is_ascii_hexdigit) || !matches!(digits[8], b'\n' | b'\r') {
-        return Err("the descriptor's CID is not eight hex digits");
+    let length = text[at..].iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if !(1..=8).contains(&length) || !matches!(text.get(at + length), Some(b'\n' | b'\r')) {
+        return Err("the descriptor's CID is not one to eight hex digits");
     }
+    let grow = 8 - length;
+    let end = descriptor.len();
+    if descriptor[end - grow..].iter().any(|&b| b != 0) {
+        return Err("the descriptor has no room for an eight-digit CID");
+    }
+    descriptor.copy_within(at + length..end - grow, at + 8);
     descriptor[at..at + 8].copy_from_slice(format!("{cid:08x}").as_bytes());
     Ok(at)
 }
@@ -62,6 +70,13 @@ fn set_cid(descriptor: &mut [u8], cid: u32) -> Result<usize, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_cids_are_widened_into_the_padding() {
+        let mut bytes = b"CID=9c449c9\nparentCID=ffffffff\nend\n\0\0\0".to_vec();
+        set_cid(&mut bytes, 0xabcdef01).expect("patched");
+        assert_eq!(&bytes[..], b"CID=abcdef01\nparentCID=ffffffff\nend\n\0\0");
+    }
 
     #[test]
     fn replaces_the_cid_and_nothing_else() {
