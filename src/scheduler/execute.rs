@@ -100,7 +100,8 @@ fn try_realise(
     }
     let mut log: Vec<u8> = Vec::new();
     let outcome = {
-        let mut context = BuildContext { step, key: content_key, out: out.clone(), work, log: &mut log, inputs: &input_paths };
+        let mut context =
+            BuildContext { step, key: content_key, out: out.clone(), work, log: &mut log, inputs: &input_paths };
         builder.build(&mut context)
     };
     let duration = started.elapsed();
