@@ -40,6 +40,53 @@ in
   */
   directory = { name, entries }: step "directory" { inherit name entries; };
 
+  /**
+    A file or tree fetched by URL or path and checked against its hash: a
+    fixed-output step, so changing the URL (a mirror) rebuilds nothing.
+
+    # Arguments
+    - `url` (`http://`, `https://`, `file://`) or `path`.
+    - `hash`: of the fetched bytes, as SRI (`"sha256-…"`, `"sha512-…"`) or
+      `"blake3:<hex>"`. A wrong hash fails with the hash to paste.
+    - `name` (default: the last component of the URL or path).
+    - `unpack` (default `false`): `true` chooses by extension; or one of
+      `"xz"`, `"zst"`, `"gz"`, `"tar"`, `"tar.gz"`, `"tar.xz"`, `"tar.zst"`,
+      `"qcow2"`, `"vmdk"` (to a raw disk), `"oci"`. Tarballs and OCI layouts
+      become trees whose owners and modes are kept as data.
+
+    # Example
+    ```nix
+    fetch { url = "https://example.org/base.qcow2"; hash = "sha256-…"; unpack = "qcow2"; }
+    ```
+  */
+  fetch = { hash, url ? null, path ? null, name ? null, unpack ? false }@args:
+    let
+      source = if args ? url then args.url else toString args.path;
+      tail = baseNameOf (builtins.head (builtins.split "[?#]" source));
+    in
+    step "fetch" (args // { name = args.name or (if tail == "" then "fetched" else tail); });
+
+  /**
+    A disk image converted to the format a hypervisor or cloud takes,
+    byte-reproducibly.
+
+    # Arguments
+    - `disk`: a raw disk image (a step or a path).
+    - `format`: `"raw"`, `"qcow2"`, `"vmdk"`, `"vhd"` or `"vhdx"`.
+    - `options` (default `{ }`): `compress = true` for qcow2;
+      `subformat = "monolithicSparse" | "streamOptimized"` for vmdk;
+      `subformat = "dynamic" | "fixed"` for vhd (fixed is MiB-aligned).
+    - `name` (default: the disk's name and the format).
+
+    # Example
+    ```nix
+    convert { disk = root; format = "qcow2"; options.compress = true; }
+    ```
+  */
+  convert = { disk, format, options ? { }, name ? null }@args:
+    let base = if builtins.isAttrs disk && disk ? name then disk.name else "disk"; in
+    step "convert" ((builtins.removeAttrs args [ "name" ]) // { name = args.name or "${base}.${format}"; });
+
   /** The version of the library. */
   version = "0.1.0";
 }
