@@ -74,6 +74,34 @@ fn evaluation_errors_name_the_problem_and_the_place() {
 }
 
 #[test]
+fn cyclic_values_and_self_returning_functors_end_in_an_error() {
+    // Found by fuzzing: each once crashed or ran out of memory.
+    for expr in [
+        "let x = [ x ]; in toString x",
+        "let x = { outPath = x; }; in \"${x}\"",
+        "\"${{ __toString = s: s; }}\"",
+        "{ __functor = s: s; } 1",
+        "let x = { __functor = x; }; in x 1",
+        "let x = [ x ]; y = [ y ]; in x == y",
+        "let x = { a = x; }; y = { a = y; }; in x == y",
+        "let x = [ x ]; y = [ y ]; in x < y",
+        "let x = [ x ]; in builtins.toJSON x",
+    ] {
+        check_error(expr, &[]);
+    }
+}
+
+#[test]
+fn a_line_of_garbage_gives_a_bounded_report() {
+    let garbage = format!("[ {}]", "\u{ff} ".repeat(2000));
+    let output = imgx(&["eval", "--expr", &garbage]);
+    assert_eq!(output.status.code(), Some(1));
+    let report = stderr(&output);
+    assert!(report.contains("more syntax errors"), "{}", &report[..report.len().min(2000)]);
+    assert!(report.len() < 200_000, "the report stays small ({} bytes)", report.len());
+}
+
+#[test]
 fn frames_show_how_evaluation_got_to_the_error() {
     let output = imgx(&["eval", "--expr", "let inner = x: x.missing; outer = y: inner y; in outer { }"]);
     let report = stderr(&output);

@@ -34,7 +34,7 @@ fn write_json(
     context: &mut Context,
 ) -> EvalResult<()> {
     let value = vm.force(value)?;
-    stacker::maybe_grow(64 * 1024, 1024 * 1024, || match &value {
+    vm.nested(|vm| match &value {
         Value::Null => {
             out.extend_from_slice(b"null");
             Ok(())

@@ -23,6 +23,9 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use strings::StrPart;
 
+/// How many syntax errors of one file are shown; the rest are counted.
+const MAX_SYNTAX_ERRORS: usize = 20;
+
 /// What the compiler needs to know about the file it compiles.
 pub(crate) struct CompileInput<'a> {
     pub text: &'a str,
@@ -44,6 +47,15 @@ pub(crate) fn compile(input: CompileInput<'_>) -> Result<Rc<Expr>, Vec<CompileEr
     let mut errors: Vec<CompileError> = parse.errors().iter().map(|e| parse_error(e, input.file, input.text)).collect();
     if !errors.is_empty() {
         // A tree with errors has holes; lowering it would only add noise.
+        if errors.len() > MAX_SYNTAX_ERRORS {
+            let more = errors.len() - MAX_SYNTAX_ERRORS;
+            let last = errors[MAX_SYNTAX_ERRORS].span;
+            errors.truncate(MAX_SYNTAX_ERRORS);
+            errors.push(CompileError {
+                kind: ErrorKind::Syntax(format!("and {more} more syntax errors after this point")),
+                span: last,
+            });
+        }
         return Err(errors);
     }
     let root = parse.tree();

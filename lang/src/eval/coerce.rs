@@ -19,6 +19,10 @@ impl Vm {
     /// Coerces a value to a string. With `import_paths`, paths are passed to
     /// the I/O layer's `import_path` (as Nix copies them to the store).
     pub fn coerce_to_string(&mut self, value: &Value, mode: CoerceMode, import_paths: bool) -> EvalResult<Rc<NixStr>> {
+        self.nested(|vm| vm.coerce_inner(value, mode, import_paths))
+    }
+
+    fn coerce_inner(&mut self, value: &Value, mode: CoerceMode, import_paths: bool) -> EvalResult<Rc<NixStr>> {
         let value = self.force(value)?;
         match &value {
             Value::String(s) => Ok(s.clone()),

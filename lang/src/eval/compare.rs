@@ -11,7 +11,7 @@ impl Vm {
     /// that two container elements referring to the very same value are
     /// (Nix compares element pointers first).
     pub fn equal(&mut self, lhs: &Value, rhs: &Value) -> EvalResult<bool> {
-        stacker::maybe_grow(128 * 1024, 4 * 1024 * 1024, || self.equal_inner(lhs, rhs))
+        self.nested(|vm| vm.equal_inner(lhs, rhs))
     }
 
     /// Equality of two container elements: the very same value is equal to
@@ -80,6 +80,10 @@ impl Vm {
 
     /// `<` and friends: numbers, strings, paths, and lists (lexicographically).
     pub fn compare(&mut self, lhs: &Value, rhs: &Value) -> EvalResult<Ordering> {
+        self.nested(|vm| vm.compare_inner(lhs, rhs))
+    }
+
+    fn compare_inner(&mut self, lhs: &Value, rhs: &Value) -> EvalResult<Ordering> {
         let lhs = self.force(lhs)?;
         let rhs = self.force(rhs)?;
         match (&lhs, &rhs) {

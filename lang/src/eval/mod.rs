@@ -419,6 +419,21 @@ impl Vm {
         }
     }
 
+    /// Runs `f` one level deeper in a recursion that user data drives
+    /// (comparing, coercing or serialising nested values, calling functors):
+    /// the stack grows as needed, and a cyclic value or runaway recursion
+    /// ends with an error at the call-depth limit instead of exhausting
+    /// the stack or memory.
+    pub fn nested<R>(&mut self, f: impl FnOnce(&mut Vm) -> EvalResult<R>) -> EvalResult<R> {
+        if self.depth >= self.options.max_call_depth {
+            return Err(EvalError::new(ErrorKind::StackOverflow(self.options.max_call_depth)));
+        }
+        self.depth += 1;
+        let result = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || f(self));
+        self.depth -= 1;
+        result
+    }
+
     /// Forces a value to weak head normal form.
     pub fn force(&mut self, value: &Value) -> EvalResult<Value> {
         match value {
@@ -546,8 +561,10 @@ impl Vm {
             Value::Attrs(attrs) if attrs.get(self.well_known.functor).is_some() => {
                 let functor = attrs.get(self.well_known.functor).cloned().unwrap_or(Value::Null);
                 let functor = self.force(&functor)?;
-                let partial = self.call(functor, Value::Attrs(attrs), span)?;
-                self.call(partial, arg, span)
+                self.nested(|vm| {
+                    let partial = vm.call(functor, Value::Attrs(attrs), span)?;
+                    vm.call(partial, arg, span)
+                })
             }
             other => Err(at_opt(EvalError::new(ErrorKind::NotAFunction(other.ty().describe())), span)),
         }
