@@ -1,0 +1,1 @@
+let n = "a"; in rec { ${n} = 1; b = a; }.b

@@ -1,0 +1,1 @@
+builtins.findFile [ { prefix = "p"; path = "/x"; } { prefix = ""; path = "/y"; } ] "p/q"

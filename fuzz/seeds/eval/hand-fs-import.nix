@@ -1,0 +1,1 @@
+[ "${./x}" (import ./x) <nixpkgs> (builtins.abort "a") ]

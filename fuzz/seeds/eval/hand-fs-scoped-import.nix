@@ -1,0 +1,1 @@
+[ (builtins.pathExists ./x) (builtins.pathExists /.) (builtins.scopedImport { a = 1; } ./missing.nix) ]

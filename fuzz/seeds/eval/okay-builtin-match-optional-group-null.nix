@@ -1,0 +1,1 @@
+[ (builtins.match "(a)(b)?" "a") (builtins.match "x(y)?z" "xz") (builtins.match "x(y)?z" "xyz") ]

@@ -1,0 +1,1 @@
+[ (builtins.split "," "") (builtins.split "a" "a") (builtins.split "a" "aa") ]

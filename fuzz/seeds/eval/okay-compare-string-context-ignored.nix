@@ -1,0 +1,1 @@
+"a" == builtins.unsafeDiscardStringContext "a"

@@ -1,0 +1,1 @@
+if 1 < 2 then if false then "a" else "b" else "c"

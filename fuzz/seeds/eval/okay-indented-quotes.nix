@@ -1,0 +1,3 @@
+''
+  "quoted" 'single' '
+''

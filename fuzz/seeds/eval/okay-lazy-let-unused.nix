@@ -1,0 +1,1 @@
+let a = throw "a"; b = 1; in b

@@ -1,0 +1,1 @@
+let a = b; b = c; c = 3; in [ a b c ]

@@ -1,0 +1,1 @@
+toString <| builtins.add 1 <| 2

@@ -1,0 +1,1 @@
+let p = /a + /b; in [ (builtins.typeOf p) (toString p) ]
