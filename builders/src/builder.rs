@@ -160,6 +160,7 @@ pub fn builders() -> &'static [&'static dyn Builder] {
         &crate::directory::DirectoryBuilder,
         &crate::convert::ConvertBuilder,
         &crate::fetch::FetchBuilder,
+        &crate::disk::DiskBuilder,
     ]
 }
 

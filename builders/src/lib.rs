@@ -13,6 +13,7 @@
 mod builder;
 mod convert;
 mod directory;
+mod disk;
 mod fetch;
 mod file;
 pub mod step;
