@@ -282,14 +282,8 @@ impl Vm {
     #[inline(never)]
     fn eval_other(&mut self, expr: &Expr, env: &Env) -> EvalResult<Value> {
         match expr {
-            Expr::Const(value) => Ok(value.clone()),
-            Expr::Var(slot, span) => match env.lookup_evaluated(*slot) {
-                Some(value) => Ok(value),
-                None => {
-                    let value = env.lookup(*slot);
-                    self.force(&value).map_err(|e| at(e, *span))
-                }
-            },
+            // Handled by `eval` itself; listed for exhaustiveness.
+            Expr::Const(_) | Expr::Var(..) | Expr::If { .. } | Expr::BinOp(..) => self.eval(expr, env),
             Expr::WithVar { name, depths, span } => self.with_lookup(*name, depths, env, *span),
             Expr::Select { expr, path, default, span } => self.select(expr, path, default.as_deref(), env, *span),
             Expr::HasAttr { expr, path, .. } => self.has_attr(expr, path, env),
@@ -318,10 +312,6 @@ impl Vm {
                 let args: Vec<Value> = args.iter().map(|arg| self.make_argument(arg, env)).collect();
                 self.call_many(function, args, *span)
             }
-            Expr::If { cond, then, otherwise, span } => {
-                let cond = self.eval(cond, env)?;
-                if self.expect_bool(&cond, *span)? { self.eval(then, env) } else { self.eval(otherwise, env) }
-            }
             Expr::Assert { cond, body, span, text } => {
                 let value = self.eval(cond, env)?;
                 if self.expect_bool(&value, *span)? {
@@ -337,16 +327,6 @@ impl Vm {
             Expr::Negate(operand, span) => {
                 let value = self.eval(operand, env)?;
                 self.arith(crate::ir::BinOp::Sub, Value::Int(0), value).map_err(|e| at(e, *span))
-            }
-            Expr::BinOp(op, lhs, rhs, span) => {
-                let lhs = self.eval_operand(lhs, env)?;
-                let rhs = self.eval_operand(rhs, env)?;
-                if let (Value::Int(a), Value::Int(b)) = (&lhs, &rhs)
-                    && let Some(result) = ops::int_fast_path(*op, *a, *b)
-                {
-                    return Ok(result);
-                }
-                self.binop(*op, lhs, rhs).map_err(|e| at(e, *span))
             }
             Expr::Logic(op, lhs, rhs, span) => {
                 let left = self.eval(lhs, env)?;
