@@ -97,20 +97,6 @@ fn listing_hash(entries: &[(Vec<u8>, FileType)]) -> String {
     hasher.finalize().to_hex().to_string()
 }
 
-fn file_type_of(path: &Path) -> Option<FileType> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
-    let ft = meta.file_type();
-    Some(if ft.is_symlink() {
-        FileType::Symlink
-    } else if ft.is_dir() {
-        FileType::Directory
-    } else if ft.is_file() {
-        FileType::Regular
-    } else {
-        FileType::Unknown
-    })
-}
-
 impl Observation {
     /// A file read (`None` if it could not be read).
     pub fn file(path: &Path, content: Option<&[u8]>) -> Observation {
@@ -157,7 +143,10 @@ impl Observation {
                 listing.map(|l| listing_hash(&l)) == *hash
             }
             Observation::FileType { path, ty } => {
-                file_type_of(Path::new(path)).map(|t| t.nix_name().to_string()) == *ty
+                imgx_lang::io::EvalIo::file_type(&imgx_lang::StdIo, Path::new(path))
+                    .ok()
+                    .map(|t| t.nix_name().to_string())
+                    == *ty
             }
             Observation::Exists { path, exists } => Path::new(path).exists() == *exists,
             Observation::Import { path, object, stat } => {
