@@ -8,7 +8,11 @@
 use std::path::{Path, PathBuf};
 
 /// The library's files: path relative to `stdlib/`, and contents.
-pub const FILES: &[(&str, &str)] = &[("default.nix", include_str!("../stdlib/default.nix"))];
+pub const FILES: &[(&str, &str)] = &[
+    ("default.nix", include_str!("../stdlib/default.nix")),
+    ("vm.nix", include_str!("../stdlib/vm.nix")),
+    ("vm/init", include_str!("../stdlib/vm/init")),
+];
 
 /// Writes the library under `root` (if not there yet) and returns its folder.
 pub fn install(root: &Path) -> std::io::Result<PathBuf> {
@@ -56,7 +60,7 @@ mod tests {
                 let path = entry.expect("entry").path();
                 if path.is_dir() {
                     stack.push(path);
-                } else if path.extension().is_some_and(|e| e == "nix") {
+                } else {
                     on_disk.push(path.strip_prefix(&dir).expect("inside").to_string_lossy().into_owned());
                 }
             }

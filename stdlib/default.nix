@@ -8,6 +8,7 @@
 */
 let
   step = kind: args: builtins.step (args // { inherit kind; });
+  vmLib = import ./vm.nix { inherit step; };
 in
 {
   /**
@@ -86,6 +87,8 @@ in
   convert = { disk, format, options ? { }, name ? null }@args:
     let base = if builtins.isAttrs disk && disk ? name then disk.name else "disk"; in
     step "convert" ((builtins.removeAttrs args [ "name" ]) // { name = args.name or "${base}.${format}"; });
+
+  inherit (vmLib) vm mkVm run;
 
   /** The version of the library. */
   version = "0.1.0";

@@ -3,7 +3,7 @@
 use crate::step::{InputRef, Step, StepKey};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// Why a build failed. Messages are written for the person who wrote the step.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +104,28 @@ impl<'a> BuildContext<'a> {
             .ok_or_else(|| BuildError::Failed(format!("input {placeholder} is not realised")))
     }
 
+    /// The file or folder a path parameter names: a step's output or an
+    /// imported object (`"${disk}"`), or something inside one
+    /// (`"${tree}/disk.raw"`), never outside it.
+    pub fn input_file(&self, param: &str, value: &str) -> Result<PathBuf, BuildError> {
+        let input = InputRef::parse_placeholder(value).ok_or_else(|| {
+            BuildError::InvalidParams(format!("'{param}' ('{value}') does not refer to a step or a store object"))
+        })?;
+        let placeholder = input.placeholder();
+        let root = self.input_path(&placeholder)?.to_path_buf();
+        let rest = &value[placeholder.len()..];
+        let relative = rest.trim_start_matches('/');
+        if relative.is_empty() {
+            return Ok(root);
+        }
+        if !rest.starts_with('/') || !Path::new(relative).components().all(|c| matches!(c, Component::Normal(_))) {
+            return Err(BuildError::InvalidParams(format!(
+                "'{param}' ('{value}') is not a path inside a step's output"
+            )));
+        }
+        Ok(root.join(relative))
+    }
+
     /// A string parameter.
     pub fn str_param(&self, name: &str) -> Option<&'a str> {
         self.step.params.get(name).and_then(|v| v.as_str())
@@ -161,6 +183,8 @@ pub fn builders() -> &'static [&'static dyn Builder] {
         &crate::convert::ConvertBuilder,
         &crate::fetch::FetchBuilder,
         &crate::disk::DiskBuilder,
+        &crate::vm::VmBuilder,
+        &crate::run::RunBuilder,
     ]
 }
 

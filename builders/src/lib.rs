@@ -16,7 +16,14 @@ mod directory;
 mod disk;
 mod fetch;
 mod file;
+mod run;
 pub mod step;
+mod vm;
+
+/// The file at the top of a directory object that records its entries'
+/// owners, modes, extended attributes and special types (JSON lines), for
+/// trees whose metadata the host's files cannot carry.
+pub const ATTRIBUTES_FILE: &str = ".imgx-attributes";
 
 pub use builder::{BuildContext, BuildError, Builder, DEFAULT_SOURCE_DATE_EPOCH, ParamError, builder_for, builders};
 pub use step::{InputRef, Step, StepKey};

@@ -33,7 +33,7 @@ mod vmdk;
 use crate::builder::{BuildContext, BuildError, Builder, ParamError};
 use crate::step::InputRef;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 /// Converts a raw disk image into another image format.
 pub struct ConvertBuilder;
@@ -172,26 +172,6 @@ impl Target {
     }
 }
 
-/// The input file `disk` names: a step's output or an imported object, or
-/// a file inside one (`"${tree}/disk.raw"`).
-fn resolve_disk(ctx: &BuildContext<'_>, disk: &str) -> Result<PathBuf, BuildError> {
-    let input = InputRef::parse_placeholder(disk).ok_or_else(|| {
-        BuildError::InvalidParams(format!("'disk' ('{disk}') does not refer to a step or a store object"))
-    })?;
-    let placeholder = input.placeholder();
-    let root = ctx.input_path(&placeholder)?.to_path_buf();
-    let rest = disk[placeholder.len()..].trim_start_matches('/');
-    if rest.is_empty() {
-        return Ok(root);
-    }
-    if !disk[placeholder.len()..].starts_with('/')
-        || !Path::new(rest).components().all(|c| matches!(c, Component::Normal(_)))
-    {
-        return Err(BuildError::InvalidParams(format!("'disk' ('{disk}') is not a path inside a step's output")));
-    }
-    Ok(root.join(rest))
-}
-
 /// The format of an input that starts like an image file rather than a raw
 /// disk (whose first sector is boot code or zeros): it would be converted
 /// as raw bytes, which is never what was meant. Formats are never probed
@@ -287,7 +267,7 @@ impl Builder for ConvertBuilder {
     fn build(&self, ctx: &mut BuildContext<'_>) -> Result<(), BuildError> {
         let target = Target::from_params(&ctx.step.params).map_err(|e| BuildError::InvalidParams(e.message))?;
         let disk = ctx.str_param("disk").ok_or_else(|| BuildError::InvalidParams("'disk' is missing".into()))?;
-        let input = resolve_disk(ctx, disk)?;
+        let input = ctx.input_file("disk", disk)?;
         let meta = std::fs::metadata(&input).map_err(|e| BuildError::io("inspecting the disk", &input, e))?;
         if !meta.is_file() {
             return Err(BuildError::Failed(format!("'disk' must be a raw disk image file, but {disk} is not a file")));

@@ -42,8 +42,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-/// The name of the attributes file at the top of a directory object.
-pub const ATTRIBUTES_FILE: &str = ".imgx-attributes";
+pub use crate::ATTRIBUTES_FILE;
 
 /// What an entry is.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,8 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// The file at the top of a directory object that describes its entries.
-pub const ATTRIBUTES_FILE: &str = ".imgx-attributes";
+pub use crate::ATTRIBUTES_FILE;
 
 /// What an entry is, when that is not told by the file on disk.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,336 @@
+//! `run { vm; disk; script; files ?; workdir ?; memory ?; cpus ?; timeout ?;
+//! network ?; hash ?; shell ? }`: a script run inside a disk image, in the
+//! build VM.
+//!
+//! ```nix
+//! builtins.step { kind = "run"; name = "motd"; vm = buildVm; disk = base;
+//!                 script = "echo hello > /etc/motd"; }
+//! ```
+//!
+//! The output is a new disk: a reflink (or sparse) copy of the input, which
+//! is never touched, changed by the VM (see [`qemu`]). Inside, the VM's
+//! init (`stdlib/vm/init`) finds the root file system by its `/etc/fstab`,
+//! mounts what fstab lists, copies `files` and the `workdir` in ([`job`]),
+//! and runs the script with the image's `/bin/sh` under `chroot`, or with
+//! the VM's busybox and the image at `/mnt` when the image has no shell.
+//! The script runs with `set -e`, as root, with a fixed environment
+//! (`LC_ALL=C`, `TZ=UTC`, umask 022, hostname `imgx`, `SOURCE_DATE_EPOCH`)
+//! and the clock starting at the step's source date.
+//!
+//! A script that fails, hangs past its timeout, or a VM that panics or
+//! never boots fails the step with the reason and the log's last lines.
+//!
+//! Without `network = true` the VM has no network device. A step with a
+//! network is impure: it must declare the hash of its output (`hash =
+//! "imgx:<object hash>"`), which makes it a fixed-output step checked like
+//! a fetch.
+
+mod accel;
+mod job;
+mod qemu;
+
+use crate::builder::{BuildContext, BuildError, Builder, ParamError};
+use job::{Job, WORKDIR};
+use qemu::{Outcome, VmRun};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub use accel::{Accel, accel};
+
+/// Runs a script inside a disk image in the build VM.
+pub struct RunBuilder;
+
+/// Defaults of the VM's size and patience.
+const DEFAULT_MEMORY_MIB: u64 = 1024;
+const DEFAULT_CPUS: u64 = 1;
+const DEFAULT_TIMEOUT_SECONDS: u64 = 1800;
+
+/// How a network step spells the hash of its output: the store's object
+/// hash, as `imgx build` prints it.
+const HASH_PREFIX: &str = "imgx:";
+
+/// The parameters, checked.
+struct Params {
+    vm: String,
+    disk: String,
+    script: String,
+    files: Vec<(String, String)>,
+    workdir: Option<String>,
+    memory_mib: u64,
+    cpus: u64,
+    timeout: u64,
+    network: bool,
+    hash: Option<String>,
+    vm_shell: bool,
+}
+
+fn string(params: &serde_json::Value, name: &str) -> Result<Option<String>, ParamError> {
+    match params.get(name) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ParamError::at(name, format!("'{name}' must be a string, a path or a step"))),
+    }
+}
+
+fn number(
+    params: &serde_json::Value,
+    name: &str,
+    default: u64,
+    range: (u64, u64),
+    unit: &str,
+) -> Result<u64, ParamError> {
+    match params.get(name) {
+        None | Some(serde_json::Value::Null) => Ok(default),
+        Some(value) => match value.as_u64() {
+            Some(n) if n >= range.0 && n <= range.1 => Ok(n),
+            _ => Err(ParamError::at(
+                name,
+                format!("'{name}' must be a whole number of {unit} from {} to {}", range.0, range.1),
+            )),
+        },
+    }
+}
+
+/// A destination inside the image: absolute, without `.` or `..`.
+fn check_destination(path: &str) -> Result<(), String> {
+    let ok = path.starts_with('/')
+        && path.len() > 1
+        && !path.contains('\n')
+        && !path.contains('\t')
+        && Path::new(path).components().skip(1).all(|c| matches!(c, Component::Normal(_)));
+    if ok { Ok(()) } else { Err(format!("'{path}' must be an absolute path inside the image, without '.' or '..'")) }
+}
+
+impl Params {
+    fn parse(params: &serde_json::Value) -> Result<Params, ParamError> {
+        let required = |name: &str| -> Result<String, ParamError> {
+            string(params, name)?.ok_or_else(|| ParamError::from(format!("a run step needs '{name}'")))
+        };
+        let vm = required("vm")?;
+        let disk = required("disk")?;
+        let script = required("script")?;
+        let mut files = Vec::new();
+        match params.get("files") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::Object(map)) => {
+                for (destination, source) in map {
+                    check_destination(destination).map_err(|m| ParamError::at(format!("files.{destination}"), m))?;
+                    let source = source.as_str().ok_or_else(|| {
+                        ParamError::at(format!("files.{destination}"), "each file must be a path or a step")
+                    })?;
+                    files.push((destination.clone(), source.to_string()));
+                }
+            }
+            Some(_) => return Err(ParamError::at("files", "'files' must be a set from paths in the image to files")),
+        }
+        let workdir = string(params, "workdir")?;
+        let memory_mib = number(params, "memory", DEFAULT_MEMORY_MIB, (128, 1 << 20), "MiB")?;
+        let cpus = number(params, "cpus", DEFAULT_CPUS, (1, 64), "CPUs")?;
+        let timeout = number(params, "timeout", DEFAULT_TIMEOUT_SECONDS, (1, 7 * 24 * 3600), "seconds")?;
+        let network = match params.get("network") {
+            None | Some(serde_json::Value::Null) => false,
+            Some(value) => {
+                value.as_bool().ok_or_else(|| ParamError::at("network", "'network' must be true or false"))?
+            }
+        };
+        let hash = string(params, "hash")?;
+        match (&hash, network) {
+            (None, true) => {
+                return Err(ParamError::at(
+                    "network",
+                    "a step with network = true is impure and must declare the hash of its output: \
+                     add hash = \"\"; and the first build prints the hash to paste",
+                ));
+            }
+            (Some(_), false) => {
+                return Err(ParamError::at("hash", "only steps with network = true declare the hash of their output"));
+            }
+            (Some(hash), true) if !hash.is_empty() => {
+                let hex = hash.strip_prefix(HASH_PREFIX).unwrap_or("");
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(ParamError::at(
+                        "hash",
+                        format!("'hash' must be \"{HASH_PREFIX}\" and the 64 hex digits of the output's object hash"),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        let vm_shell = match string(params, "shell")?.as_deref() {
+            None | Some("image") => false,
+            Some("vm") => true,
+            Some(other) => {
+                return Err(ParamError::at("shell", format!("unknown shell '{other}': \"image\" or \"vm\"")));
+            }
+        };
+        Ok(Params { vm, disk, script, files, workdir, memory_mib, cpus, timeout, network, hash, vm_shell })
+    }
+}
+
+/// The QEMU binary: `IMGX_QEMU`, or `qemu-system-x86_64` from `PATH`.
+fn qemu_binary() -> PathBuf {
+    std::env::var_os("IMGX_QEMU").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("qemu-system-x86_64"))
+}
+
+/// Says once per process which accelerator the build VM uses, and why.
+fn notice(accel: &Accel) {
+    static SAID: OnceLock<()> = OnceLock::new();
+    SAID.get_or_init(|| {
+        let how = if accel.name == "kvm" { "KVM" } else { "TCG (software emulation, slower)" };
+        eprintln!("imgx: the build VM runs with {how}: {}", accel.reason);
+    });
+}
+
+/// Image formats that must not be booted as raw disks, by their magic.
+fn foreign_format(path: &Path) -> Result<Option<&'static str>, BuildError> {
+    use std::io::Read;
+    let mut start = [0u8; 8];
+    let mut file = std::fs::File::open(path).map_err(|e| BuildError::io("opening", path, e))?;
+    let n = file.read(&mut start).map_err(|e| BuildError::io("reading", path, e))?;
+    let start = &start[..n];
+    Ok(if start.starts_with(b"QFI\xfb") {
+        Some("qcow2")
+    } else if start.starts_with(b"KDMV") {
+        Some("vmdk")
+    } else if start.starts_with(b"vhdxfile") {
+        Some("vhdx")
+    } else {
+        None
+    })
+}
+
+impl Builder for RunBuilder {
+    fn kind(&self) -> &'static str {
+        "run"
+    }
+
+    fn version(&self) -> &'static str {
+        "1"
+    }
+
+    fn validate(&self, params: &serde_json::Value) -> Result<(), ParamError> {
+        Params::parse(params).map(|_| ())
+    }
+
+    fn fixed_output(&self, params: &serde_json::Value) -> Option<serde_json::Value> {
+        let params = Params::parse(params).ok()?;
+        params.network.then(|| serde_json::json!({ "hash": params.hash }))
+    }
+
+    fn build(&self, ctx: &mut BuildContext<'_>) -> Result<(), BuildError> {
+        let params = Params::parse(&ctx.step.params).map_err(|e| BuildError::InvalidParams(e.message))?;
+        let vm = ctx.input_file("vm", &params.vm)?;
+        let (kernel, initrd) = (vm.join("kernel"), vm.join("initrd"));
+        if !kernel.is_file() || !initrd.is_file() {
+            return Err(BuildError::InvalidParams(format!(
+                "'vm' ({}) is not a build VM (a vm step's output)",
+                params.vm
+            )));
+        }
+        let input = ctx.input_file("disk", &params.disk)?;
+        if !input.is_file() {
+            return Err(BuildError::Failed(format!(
+                "'disk' must be a raw disk image file, but {} is not a file",
+                params.disk
+            )));
+        }
+        if let Some(format) = foreign_format(&input)? {
+            return Err(BuildError::Failed(format!(
+                "'disk' is a {format} image; a run step takes raw disks (fetch it with unpack = \"{format}\", or convert it to raw)"
+            )));
+        }
+        let files = params
+            .files
+            .iter()
+            .map(|(destination, source)| {
+                Ok((destination.clone(), ctx.input_file(&format!("files.{destination}"), source)?))
+            })
+            .collect::<Result<Vec<(String, PathBuf)>, BuildError>>()?;
+        let workdir = params.workdir.as_deref().map(|w| ctx.input_file("workdir", w)).transpose()?;
+
+        let out = ctx.out.clone();
+        imgx_store::copy::copy_file(&input, &out).map_err(|e| BuildError::io("copying the disk to", &out, e))?;
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| BuildError::io("making writable", &out, e))?;
+
+        let epoch = ctx.source_date_epoch();
+        let start_dir = if workdir.is_some() { WORKDIR } else { "/" };
+        let job = Job {
+            script: format!("set -e\ncd \"$IMGX_ROOT{start_dir}\"\n{}\n", params.script),
+            files: files.iter().map(|(d, s)| (d.clone(), s.as_path())).collect(),
+            workdir: workdir.as_deref(),
+            epoch,
+            network: params.network,
+            vm_shell: params.vm_shell,
+        };
+        let job_path = ctx.work.join("job.tar");
+        job.write(&job_path)?;
+
+        let qemu = qemu_binary();
+        let accel = accel(&qemu);
+        notice(&accel);
+        writeln!(
+            ctx.log,
+            "build VM: {} ({}), {} MiB, {} CPU(s), timeout {} s",
+            accel.name, accel.reason, params.memory_mib, params.cpus, params.timeout
+        )
+        .ok();
+        if params.network {
+            writeln!(ctx.log, "network: on (impure step; its output is checked against the declared hash)").ok();
+        }
+        let date = job::utc_date(epoch);
+        let run = VmRun {
+            qemu: &qemu,
+            accel: &accel,
+            kernel: &kernel,
+            initrd: &initrd,
+            disk: &out,
+            job: &job_path,
+            memory_mib: params.memory_mib,
+            cpus: params.cpus,
+            timeout: Duration::from_secs(params.timeout),
+            network: params.network,
+            date: &date,
+        };
+        let finished = run.run(ctx.log)?;
+        let console = || finished.console_tail.join("\n");
+        match &finished.outcome {
+            Outcome::Exited(0) => {}
+            Outcome::Exited(code) => return Err(BuildError::Failed(format!("the script exited with status {code}"))),
+            Outcome::InitFailed(message) => {
+                return Err(BuildError::Failed(format!("the build VM could not run the script: {message}")));
+            }
+            Outcome::TimedOut => {
+                return Err(BuildError::Failed(format!(
+                    "timed out: the script was still running after {} s (timeout = {};), and the VM was stopped",
+                    params.timeout, params.timeout
+                )));
+            }
+            Outcome::Panicked => {
+                return Err(BuildError::Failed(format!(
+                    "the build VM's kernel panicked; its console ended with:\n{}",
+                    console()
+                )));
+            }
+            Outcome::Stopped(why) => {
+                return Err(BuildError::Failed(format!(
+                    "the build VM stopped before the script finished ({why}); its console ended with:\n{}",
+                    console()
+                )));
+            }
+        }
+        if let Some(declared) = params.hash.as_deref() {
+            let actual = imgx_store::hash::hash_file(&out).map_err(|e| BuildError::io("hashing", &out, e))?;
+            let actual = format!("{HASH_PREFIX}{}", actual.to_hex());
+            if declared != actual {
+                let declared = if declared.is_empty() { "none".to_string() } else { declared.to_string() };
+                return Err(BuildError::Failed(format!(
+                    "hash mismatch for the output of this network step: declared {declared}, got {actual}; use hash = \"{actual}\";"
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,123 @@
+/**
+  The build VM and `run` steps: commands run inside a disk image.
+
+  Imported by `default.nix`, which passes its `step` helper; use them as
+  `(import <imgx>).run` and `(import <imgx>).vm`.
+*/
+{ step }:
+let
+  env = builtins.getEnv;
+  orElse = value: fallback: if value != "" then value else fallback;
+
+  /* Where `imgx vm fetch` puts the VM's packages. */
+  packageDir = orElse (env "IMGX_VM_PACKAGES")
+    "${orElse (env "XDG_CACHE_HOME") "${env "HOME"}/.cache"}/imgx/vm";
+
+  packages = if builtins.pathExists packageDir then builtins.attrNames (builtins.readDir packageDir) else [ ];
+
+  /* The newest package whose file name matches `pattern`, as a path. */
+  newest = what: pattern:
+    let
+      found = builtins.filter (name: builtins.match pattern name != null) packages;
+      sorted = builtins.sort (a: b: builtins.compareVersions a b > 0) found;
+    in
+    if sorted == [ ] then
+      throw "the build VM needs ${what}, and there is none in ${packageDir}: run `imgx vm fetch` to download Debian's, or set IMGX_VM_KERNEL and IMGX_VM_BUSYBOX to a package or an unpacked tree"
+    else /. + "${packageDir}/${builtins.head sorted}";
+
+  /* A path given in an environment variable, else the newest package. */
+  chosen = variable: what: pattern:
+    if env variable != "" then /. + env variable else newest what pattern;
+in
+rec {
+  /**
+    The build VM: a kernel and an initramfs (busybox, the kernel modules
+    it needs and imgx's init script), built as a step so that its key is
+    part of every run step's key.
+
+    # Arguments
+    - `kernel` (default: `$IMGX_VM_KERNEL`, else the newest
+      `linux-image-<version>…deb` in the package folder): a Debian kernel
+      package or an unpacked one.
+    - `busybox` (default: `$IMGX_VM_BUSYBOX`, else the newest
+      `busybox-static_…deb` there): a package, an unpacked one, or the
+      static binary.
+    - `modules` (default: virtio disks, consoles and network, vfat, xfs):
+      modules to load, with what they depend on.
+
+    The package folder is `$IMGX_VM_PACKAGES`, else
+    `~/.cache/imgx/vm`; `imgx vm fetch` fills it.
+
+    # Example
+    ```nix
+    vm { modules = vm.defaultModules ++ [ "btrfs" ]; }
+    ```
+  */
+  mkVm =
+    { kernel ? chosen "IMGX_VM_KERNEL" "a kernel package (linux-image-…-cloud-amd64)" "linux-image-[0-9].*\\.deb"
+    , busybox ? chosen "IMGX_VM_BUSYBOX" "busybox (busybox-static)" "busybox-static_.*\\.deb"
+    , modules ? defaultModules
+    , name ? "build-vm"
+    }:
+    step "vm" { inherit kernel busybox modules name; init = ./vm/init; };
+
+  /** The modules the default VM loads. */
+  defaultModules = [
+    "virtio_pci" "virtio_blk" "virtio_console" "virtio_net"
+    "vfat" "nls_cp437" "nls_ascii" "nls_iso8859_1" "xfs"
+  ];
+
+  /** The default build VM (see `mkVm`). */
+  vm = mkVm { };
+
+  /**
+    A script run inside a disk image, in the build VM. The output is a new
+    disk; the input is never changed.
+
+    The VM finds the root file system by its `/etc/fstab`, mounts what
+    fstab lists, copies `files` and `workdir` in, and runs the script as
+    root with `set -e` under `chroot` with the image's `/bin/sh` (or, for
+    images without one, with the VM's busybox and the image at `/mnt`,
+    also in `$IMGX_ROOT`). The environment is fixed: `LC_ALL=C`, `TZ=UTC`,
+    umask 022, hostname `imgx`, `SOURCE_DATE_EPOCH`, and a clock that
+    starts at that date.
+
+    # Arguments
+    - `disk`: a raw disk image (a step or a path).
+    - `script`: shell commands.
+    - `name` (default `"run"`).
+    - `files` (default `{ }`): paths in the image to files or trees
+      (paths or steps), copied in before the script runs (modes 0644,
+      or 0755 for executables; owner root).
+    - `workdir` (default `null`): a tree copied into a fresh folder in the
+      image, where the script starts, and removed afterwards.
+    - `memory` (MiB, default 1024), `cpus` (default 1), `timeout`
+      (seconds, default 1800).
+    - `network` (default `false`): give the VM a network. Such a step is
+      impure and must declare its output's `hash` (`"imgx:<hex>"`; with
+      `hash = ""` the first build fails and prints the hash to paste).
+    - `shell` (default `"image"`): `"vm"` runs the script with the VM's
+      busybox even if the image has a shell.
+    - `vm` (default: the default build VM).
+
+    # Example
+    ```nix
+    run { disk = base; script = "echo hello > /etc/motd"; }
+    ```
+  */
+  run =
+    { disk
+    , script
+    , name ? "run"
+    , files ? { }
+    , workdir ? null
+    , memory ? null
+    , cpus ? null
+    , timeout ? null
+    , network ? false
+    , hash ? null
+    , shell ? "image"
+    , vm ? mkVm { }
+    }@args:
+    step "run" (args // { inherit name vm; });
+}
