@@ -11,12 +11,17 @@
 //! paths, write one output, and log what they do.
 
 mod builder;
+pub mod canonical;
 mod convert;
 mod directory;
 mod disk;
 mod fetch;
 mod file;
+mod fs;
 pub mod step;
 
 pub use builder::{BuildContext, BuildError, Builder, DEFAULT_SOURCE_DATE_EPOCH, ParamError, builder_for, builders};
+pub use canonical::{
+    CanonicalizeError, CanonicalizedPartition, canonicalize_disk, canonicalize_ext4, canonicalize_fat,
+};
 pub use step::{InputRef, Step, StepKey};
