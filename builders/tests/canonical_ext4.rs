@@ -3,56 +3,18 @@
 //! inode generations, stale bytes of deleted files and journal history
 //! must become the same bytes, and stay valid for `e2fsck`.
 
+mod support;
+
 use imgx_builders::canonical::{CanonicalizeError, FileSystem, canonicalize_disk};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use support::{Scratch, contains, open_rw, output, run, tool};
 
 /// 2023-11-14 22:13:20 UTC.
 const EPOCH: i64 = 1_700_000_000;
 const EPOCH_HEX: &str = "0x6553f100:00000000";
 /// 2020-01-01 00:00:00 UTC, earlier than the epoch.
 const EARLIER_HEX: &str = "0x5e0be100";
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("imgx-canonical-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tool(program: &str) -> Command {
-    let mut command = Command::new(program);
-    command.env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").env("TZ", "UTC").env("LC_ALL", "C");
-    command
-}
-
-fn output(command: &mut Command) -> Output {
-    command.output().unwrap_or_else(|e| panic!("{command:?}: {e}"))
-}
-
-/// Runs a command that must exit 0, or 1 for e2fsck ("errors corrected").
-fn run(command: &mut Command, allowed: &[i32]) -> String {
-    let out = output(command);
-    let code = out.status.code().unwrap_or(-1);
-    assert!(
-        code == 0 || allowed.contains(&code),
-        "{command:?} exited {code}\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn debugfs(image: &Path, fake_time: u64, commands: &str) {
     let script = image.with_extension("cmds");
@@ -149,14 +111,6 @@ fn make_ext4(dir: &Path, variant: &Variant) -> PathBuf {
     debugfs(&image, variant.fake_time, &journal);
     run(tool("e2fsck").env("E2FSPROGS_FAKE_TIME", variant.fake_time.to_string()).arg("-fy").arg(&image), &[1]);
     image
-}
-
-fn open_rw(path: &Path) -> File {
-    OpenOptions::new().read(true).write(true).open(path).unwrap()
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[test]
