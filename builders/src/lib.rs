@@ -11,11 +11,13 @@
 //! paths, write one output, and log what they do.
 
 mod builder;
+pub mod canonical;
 mod convert;
 mod directory;
 mod disk;
 mod fetch;
 mod file;
+mod fs;
 mod run;
 pub mod step;
 mod vm;
@@ -26,4 +28,7 @@ mod vm;
 pub const ATTRIBUTES_FILE: &str = ".imgx-attributes";
 
 pub use builder::{BuildContext, BuildError, Builder, DEFAULT_SOURCE_DATE_EPOCH, ParamError, builder_for, builders};
+pub use canonical::{
+    CanonicalizeError, CanonicalizedPartition, canonicalize_disk, canonicalize_ext4, canonicalize_fat,
+};
 pub use step::{InputRef, Step, StepKey};
