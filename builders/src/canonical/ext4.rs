@@ -20,6 +20,9 @@
 //! Extended-attribute value inodes (`EA_INODE_FL`) keep their time fields,
 //! which hold a hash and a reference count.
 
+/// `EXT4_INDEX_FL`: the directory has a hash-tree index.
+const INDEX_FL: u32 = 0x1000;
+
 use super::journal::Journal;
 use super::{CanonicalizeError, Summary};
 use crate::fs::bytes::{put_u32, u16_at, u32_at};
@@ -258,7 +261,7 @@ impl Pass<'_> {
             for block in e.physical..e.physical.saturating_add(u64::from(e.len)) {
                 let offset = self.block_offset(block, "a directory block")?;
                 let mut data = self.read_block(block, "a directory block")?;
-                if dir::set_checksum(seed, &mut data) {
+                if dir::set_checksum(seed, &mut data, flags & INDEX_FL != 0) {
                     self.fs.write(offset, &data, "a directory block")?;
                     rewritten += 1;
                 }

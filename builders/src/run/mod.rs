@@ -183,6 +183,30 @@ fn notice(accel: &Accel) {
     });
 }
 
+/// Removes what the guest kernel leaves behind that depends on time or
+/// chance rather than on the script (see [`crate::canonical`]), so that
+/// the same step gives the same bytes.
+fn canonicalize(disk: &Path, epoch: i64, log: &mut dyn std::io::Write) -> Result<(), BuildError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(disk)
+        .map_err(|e| BuildError::io("opening", disk, e))?;
+    let partitions = crate::canonical::canonicalize_disk(&file, epoch)
+        .map_err(|e| BuildError::Failed(format!("cannot make the output reproducible: {e}")))?;
+    for partition in partitions {
+        let what = match &partition.summary {
+            Some(summary) => format!(
+                "{} items changed, {} cleared, {} blocks rewritten, {} bytes of free space punched",
+                summary.items_changed, summary.items_cleared, summary.blocks_rewritten, summary.bytes_punched
+            ),
+            None => "left as is".to_string(),
+        };
+        writeln!(log, "canonical: partition {} ({}): {what}", partition.number, partition.file_system).ok();
+    }
+    file.sync_all().map_err(|e| BuildError::io("syncing", disk, e))
+}
+
 /// Image formats that must not be booted as raw disks, by their magic.
 fn foreign_format(path: &Path) -> Result<Option<&'static str>, BuildError> {
     use std::io::Read;
@@ -321,6 +345,7 @@ impl Builder for RunBuilder {
                 )));
             }
         }
+        canonicalize(&out, epoch, ctx.log)?;
         if let Some(declared) = params.hash.as_deref() {
             let actual = imgx_store::hash::hash_file(&out).map_err(|e| BuildError::io("hashing", &out, e))?;
             let actual = format!("{HASH_PREFIX}{}", actual.to_hex());

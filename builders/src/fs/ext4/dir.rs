@@ -59,19 +59,31 @@ pub enum DirBlock {
     },
 }
 
-/// Recognises a leaf block by its tail, or a hash-tree node by its fake
-/// directory entries, as the kernel does; `None` for a block with no room
-/// for a checksum.
-pub fn classify(block: &[u8]) -> Option<DirBlock> {
+/// Recognises a hash-tree node by its fake directory entries (only in a
+/// directory with the index flag: a block that was a leaf before the
+/// directory was indexed keeps its old leaf tail, so an indexed
+/// directory's blocks are tried as nodes first), or a leaf block by its
+/// tail; `None` for a block with no room for a checksum.
+pub fn classify(block: &[u8], indexed: bool) -> Option<DirBlock> {
     let size = block.len();
     if size < 1024 {
         return None;
+    }
+    if indexed && let Some(node) = index_node(block) {
+        return Some(node);
     }
     let t = size - TAIL_LEN;
     if u32_at(block, t) == 0 && u16_at(block, t + 4) == TAIL_LEN as u16 && block[t + 6] == 0 && block[t + 7] == TAIL_FT
     {
         return Some(DirBlock::Leaf);
     }
+    None
+}
+
+/// A hash-tree root (`.` and `..` entries, then the root info) or
+/// interior node (one empty entry spanning the block).
+fn index_node(block: &[u8]) -> Option<DirBlock> {
+    let size = block.len();
     let count_offset = if rec_len(block, 0) == size {
         8
     } else if rec_len(block, 0) == 12 {
@@ -88,10 +100,11 @@ pub fn classify(block: &[u8]) -> Option<DirBlock> {
     (count <= limit && tail + 8 <= size).then_some(DirBlock::Index { count_offset, count, tail })
 }
 
-/// Recomputes a directory block's checksum from its inode's seed. Returns
+/// Recomputes a directory block's checksum from its inode's seed
+/// (`indexed`: the directory has the hash-tree index flag). Returns
 /// `false` (and changes nothing) if the block has no checksum.
-pub fn set_checksum(inode_seed: u32, block: &mut [u8]) -> bool {
-    match classify(block) {
+pub fn set_checksum(inode_seed: u32, block: &mut [u8], indexed: bool) -> bool {
+    match classify(block, indexed) {
         Some(DirBlock::Leaf) => {
             let t = block.len() - TAIL_LEN;
             let crc = crc32c(inode_seed, &block[..t]);
@@ -106,5 +119,39 @@ pub fn set_checksum(inode_seed: u32, block: &mut [u8]) -> bool {
             true
         }
         None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::bytes::put_u16;
+
+    /// A hash-tree root as the kernel leaves it when it indexes a
+    /// directory: the block's last 12 bytes still hold the tail of the
+    /// leaf it was.
+    fn root_with_stale_leaf_tail() -> Vec<u8> {
+        let mut block = vec![0u8; 1024];
+        put_u32(&mut block, 0, 2);
+        put_u16(&mut block, 4, 12);
+        block[6] = 1;
+        block[8] = b'.';
+        put_u32(&mut block, 12, 2);
+        put_u16(&mut block, 16, 1012);
+        block[18] = 2;
+        block[20..22].copy_from_slice(b"..");
+        block[29] = 8;
+        put_u16(&mut block, 32, 123);
+        put_u16(&mut block, 34, 1);
+        put_u16(&mut block, 1016, 12);
+        block[1019] = TAIL_FT;
+        block
+    }
+
+    #[test]
+    fn an_indexed_directory_root_is_a_node_despite_a_stale_leaf_tail() {
+        let block = root_with_stale_leaf_tail();
+        assert_eq!(classify(&block, true), Some(DirBlock::Index { count_offset: 32, count: 1, tail: 1016 }));
+        assert_eq!(classify(&block, false), Some(DirBlock::Leaf));
     }
 }

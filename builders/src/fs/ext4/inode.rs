@@ -79,7 +79,11 @@ pub fn clamp_times(inode: &mut [u8], epoch: i64) -> bool {
         }
         let has_extra_field = has_extra(inode, field.extra + 4);
         let old_extra = has_extra_field.then(|| u32_at(inode, field.extra));
-        if decode_time(u32_at(inode, field.seconds), old_extra) > epoch {
+        let seconds = decode_time(u32_at(inode, field.seconds), old_extra);
+        let nanoseconds = old_extra.map_or(0, |extra| extra >> 2);
+        // Later than the epoch, to the nanosecond: a guest whose clock
+        // starts at the epoch writes times within its first second.
+        if seconds > epoch || (seconds == epoch && nanoseconds != 0) {
             put_u32(inode, field.seconds, low);
             if has_extra_field {
                 put_u32(inode, field.extra, extra);
