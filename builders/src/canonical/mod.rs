@@ -121,6 +121,15 @@ pub fn canonicalize_disk(image: &File, epoch: i64) -> Result<Vec<CanonicalizedPa
     Ok(done)
 }
 
+/// What each partition of a raw disk image holds (one record per
+/// partition in table order, the whole image as number 0 without a
+/// table), without changing anything: the build VM loads only the file
+/// system modules a disk needs.
+pub fn file_systems(image: &File) -> Result<Vec<(u32, Range<u64>, FileSystem)>, CanonicalizeError> {
+    let (_, entries) = table::read_table(image)?;
+    entries.into_iter().map(|entry| Ok((entry.number, entry.range.clone(), detect(image, entry.range)?))).collect()
+}
+
 /// Canonicalizes the ext2/3/4 file system in bytes `range` of `image`:
 /// clamps inode and superblock times, zeroes inode generations (with every
 /// checksum they seed), zeroes free inodes, punches out free blocks and

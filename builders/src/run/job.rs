@@ -25,6 +25,10 @@ pub struct Job<'a> {
     pub epoch: i64,
     /// Whether the VM has a network interface.
     pub network: bool,
+    /// The kinds of file system on the disk (`ext4`, `vfat`, `xfs`, or
+    /// `unknown` when one could not be recognised): the VM loads only the
+    /// modules these need.
+    pub file_systems: Vec<&'static str>,
     /// Whether the script runs with the VM's busybox even if the image has
     /// a shell.
     pub vm_shell: bool,
@@ -42,10 +46,11 @@ impl Job<'_> {
         archive.mode(tar::HeaderMode::Deterministic);
         let io = |e| BuildError::io("writing", path, e);
         let env = format!(
-            "IMGX_DATE='{}'\nIMGX_EPOCH={}\nIMGX_NETWORK={}\nIMGX_WORKDIR={WORKDIR}\nIMGX_SHELL={}\n",
+            "IMGX_DATE='{}'\nIMGX_EPOCH={}\nIMGX_NETWORK={}\nIMGX_FILESYSTEMS='{}'\nIMGX_WORKDIR={WORKDIR}\nIMGX_SHELL={}\n",
             utc_date(self.epoch),
             self.epoch,
             u8::from(self.network),
+            self.file_systems.join(" "),
             if self.vm_shell { "vm" } else { "image" }
         );
         self.add_bytes(&mut archive, "env", 0o644, env.as_bytes()).map_err(io)?;

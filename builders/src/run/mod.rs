@@ -183,6 +183,31 @@ fn notice(accel: &Accel) {
     });
 }
 
+/// The kinds of file system on a disk, as the VM's init names them.
+fn file_systems(disk: &Path) -> Result<Vec<&'static str>, BuildError> {
+    use crate::canonical::FileSystem;
+    let file = std::fs::File::open(disk).map_err(|e| BuildError::io("opening", disk, e))?;
+    let found = match crate::canonical::file_systems(&file) {
+        Ok(found) => found,
+        // A table this reader does not understand: the VM loads everything.
+        Err(_) => return Ok(vec!["unknown"]),
+    };
+    let mut names: Vec<&'static str> = found
+        .into_iter()
+        .filter_map(|(_, _, fs)| match fs {
+            FileSystem::Ext4 => Some("ext4"),
+            FileSystem::Fat => Some("vfat"),
+            FileSystem::Xfs => Some("xfs"),
+            // Nothing the optional modules serve: an empty partition, or a
+            // file system whose module the VM always loads.
+            FileSystem::Swap | FileSystem::Unknown => None,
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    Ok(names)
+}
+
 /// Removes what the guest kernel leaves behind that depends on time or
 /// chance rather than on the script (see [`crate::canonical`]), so that
 /// the same step gives the same bytes.
@@ -287,6 +312,7 @@ impl Builder for RunBuilder {
             workdir: workdir.as_deref(),
             epoch,
             network: params.network,
+            file_systems: file_systems(&out)?,
             vm_shell: params.vm_shell,
         };
         let job_path = ctx.work.join("job.tar");
