@@ -61,10 +61,21 @@ impl Store {
     /// store) into a scratch directory with [`copy::copy_file`] or
     /// [`copy::copy_tree`] (reflinks or sparse copies, never dense) and
     /// registers the copy. The original is not touched.
+    ///
+    /// Content that is already a registered object is not copied again: the
+    /// original is hashed first, and an object with that hash is the
+    /// result. Hashing reads the tree once, where a copy writes and syncs
+    /// every file of it, so importing an unchanged tree again (at every
+    /// evaluation that is not answered by the evaluation cache) costs a
+    /// read, not a copy.
     pub fn import(&self, path: &Path) -> Result<ObjectInfo> {
         let meta = fs::symlink_metadata(path).at("inspect", path)?;
         let kind = ObjectKind::of(meta.file_type())
             .ok_or_else(|| StoreError::UnsupportedFileType { path: path.to_path_buf() })?;
+        let hash = hash::hash_path(path).at("hash", path)?;
+        if let Some(info) = self.object_info(&hash)? {
+            return Ok(info);
+        }
         let scratch = self.scratch("import")?;
         let copy = scratch.path().join("object");
         match kind {
