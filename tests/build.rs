@@ -347,3 +347,28 @@ fn a_corrupted_object_is_reported_and_rebuilt() {
     assert_eq!(std::fs::read_to_string(project.dir.join("result")).expect("rebuilt"), "independent\n");
     assert!(project.imgx(&["store", "verify"]).status.success());
 }
+
+#[test]
+fn a_change_deep_inside_an_imported_tree_is_seen_by_the_evaluation_cache() {
+    let project = Project::new("eval-cache-tree");
+    project.write("default.nix", "(import <imgx>).directory { name = \"top\"; entries.\"opt\" = ./tree; }\n");
+    project.write("tree/a/b/c.txt", "one\n");
+    project.write("tree/d.txt", "d\n");
+    // Old enough for the tree's metadata to be trusted.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let build = || {
+        let output = project.imgx(&["build", "--json"]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        evaluated_from_cache(&output)
+    };
+    assert_eq!(build(), Some(false));
+    assert_eq!(build(), Some(true), "nothing changed");
+    // The same length, three directories down: only the file's own times change.
+    project.write("tree/a/b/c.txt", "two\n");
+    assert_eq!(build(), Some(false), "a file inside the tree changed");
+    assert_eq!(std::fs::read_to_string(project.dir.join("result/opt/a/b/c.txt")).expect("read"), "two\n");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(build(), Some(true));
+    project.write("tree/a/new.txt", "");
+    assert_eq!(build(), Some(false), "a file was added inside the tree");
+}
