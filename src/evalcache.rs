@@ -140,37 +140,50 @@ impl Observation {
         Observation::Env { name: name.to_string(), value: String::from_utf8_lossy(value).into_owned() }
     }
 
-    /// Whether the observation still holds.
-    fn holds(&self) -> bool {
+    /// Whether the observation still holds; see [`Check`].
+    fn check(&self) -> Check {
+        let holds = |yes: bool| if yes { Check::Holds } else { Check::Changed };
         match self {
             Observation::File { path, hash, stat } => {
                 let path = Path::new(path);
-                if stat.is_some() && Stat::of(path) == *stat {
-                    return true;
+                let now = Stat::of(path);
+                if stat.is_some() && now == *stat {
+                    return Check::Holds;
                 }
-                std::fs::read(path).ok().map(|b| hash_bytes(&b)) == *hash
+                if hash.is_some() && std::fs::read(path).ok().map(|b| hash_bytes(&b)) == *hash {
+                    // The metadata taken before the read: a change made
+                    // since shows at the next check.
+                    return Check::Refreshed(Observation::File { path: text(path), hash: hash.clone(), stat: now });
+                }
+                // A file that could not be read holds while it still cannot be.
+                holds(hash.is_none() && std::fs::read(path).is_err())
             }
             Observation::Dir { path, hash } => {
                 let listing = imgx_lang::io::EvalIo::read_dir(&imgx_lang::StdIo, Path::new(path)).ok();
-                listing.map(|l| listing_hash(&l)) == *hash
+                holds(listing.map(|l| listing_hash(&l)) == *hash)
             }
-            Observation::FileType { path, ty } => {
+            Observation::FileType { path, ty } => holds(
                 imgx_lang::io::EvalIo::file_type(&imgx_lang::StdIo, Path::new(path))
                     .ok()
                     .map(|t| t.nix_name().to_string())
-                    == *ty
-            }
-            Observation::Exists { path, exists } => Path::new(path).exists() == *exists,
+                    == *ty,
+            ),
+            Observation::Exists { path, exists } => holds(Path::new(path).exists() == *exists),
             Observation::Import { path, object, fingerprint } => {
                 let path = Path::new(path);
                 if fingerprint.is_some() && walk_fingerprint(path, None) == *fingerprint {
-                    return true;
+                    return Check::Holds;
                 }
-                imgx_store::hash::hash_path(path).map(|h| h.to_hex()).ok().as_deref() == Some(object.as_str())
+                // Taken before the hash reads the tree, as at the import.
+                let now = crate::evalcache::fingerprint(path);
+                if imgx_store::hash::hash_path(path).map(|h| h.to_hex()).ok().as_deref() != Some(object.as_str()) {
+                    return Check::Changed;
+                }
+                Check::Refreshed(Observation::Import { path: text(path), object: object.clone(), fingerprint: now })
             }
             Observation::Env { name, value } => {
                 let current = imgx_lang::io::EvalIo::get_env(&imgx_lang::StdIo, name);
-                String::from_utf8_lossy(&current) == value.as_str()
+                holds(String::from_utf8_lossy(&current) == value.as_str())
             }
         }
     }
@@ -275,6 +288,18 @@ fn walk_fingerprint(path: &Path, trusted_before: Option<i128>) -> Option<String>
     Some(hasher.finalize().to_hex().to_string())
 }
 
+/// What re-checking an observation found.
+enum Check {
+    /// It holds, by its metadata or because it needs none.
+    Holds,
+    /// It holds, but only the content's hash showed it (the metadata
+    /// changed: a `touch`, a `chmod`, a checkout): this is the observation
+    /// with the current metadata, so the next check is quick again.
+    Refreshed(Observation),
+    /// It no longer holds.
+    Changed,
+}
+
 /// A cached evaluation result.
 pub struct Cached {
     /// The requested steps.
@@ -287,11 +312,20 @@ pub struct Cached {
 pub fn lookup(store: &Store, request_key: &str) -> Option<Cached> {
     let entry = store.eval_cache(request_key).ok()??;
     let (inputs, result) = (entry.inputs, entry.result);
-    let observations: Vec<Json> = serde_json::from_str(&inputs).ok()?;
-    for observation in &observations {
-        if !Observation::from_json(observation)?.holds() {
-            return None;
+    let mut observations: Vec<Json> = serde_json::from_str(&inputs).ok()?;
+    let mut refreshed = false;
+    for observation in &mut observations {
+        match Observation::from_json(observation)?.check() {
+            Check::Holds => {}
+            Check::Refreshed(current) => {
+                *observation = current.to_json();
+                refreshed = true;
+            }
+            Check::Changed => return None,
         }
+    }
+    if refreshed {
+        let _ = store.put_eval_cache(request_key, &Json::Array(observations).to_string(), &result);
     }
     let result: Json = serde_json::from_str(&result).ok()?;
     let targets =
