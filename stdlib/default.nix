@@ -77,6 +77,8 @@ in
     - `options` (default `{ }`): `compress = true` for qcow2;
       `subformat = "monolithicSparse" | "streamOptimized"` for vmdk;
       `subformat = "dynamic" | "fixed"` for vhd (fixed is MiB-aligned).
+    - `sourceDateEpoch` (default 315532800, 1980-01-01): the time the
+      formats that record one (vhd, vhdx) are stamped with.
     - `name` (default: the disk's name and the format).
 
     # Example
@@ -84,7 +86,7 @@ in
     convert { disk = root; format = "qcow2"; options.compress = true; }
     ```
   */
-  convert = { disk, format, options ? { }, name ? null }@args:
+  convert = { disk, format, options ? { }, sourceDateEpoch ? null, name ? null }@args:
     let base = if builtins.isAttrs disk && disk ? name then disk.name else "disk"; in
     step "convert" ((builtins.removeAttrs args [ "name" ]) // { name = args.name or "${base}.${format}"; });
 

@@ -77,6 +77,23 @@ fn fetch_names_itself_after_its_source_and_convert_after_its_disk() {
     assert!(String::from_utf8_lossy(&info.stdout).contains(r#""format": "qcow2""#));
     let again = project.build_events(&[]);
     assert_eq!(events(&count_events(&again.0), "built"), 0);
+
+    // The time a VHD is stamped with can be chosen, as for a disk.
+    let vhd = |epoch: &str| {
+        project.write(
+            "default.nix",
+            &format!(
+                r#"(import <imgx>).convert {{ disk = ./base.raw; format = "vhd"; {epoch} }}
+"#
+            ),
+        );
+        let (output, _) = project.build_events(&[]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        std::fs::read(project.dir.join("result")).expect("the vhd")
+    };
+    let (default, later) = (vhd(""), vhd("sourceDateEpoch = 1700000000;"));
+    assert_eq!(default.len(), later.len());
+    assert_ne!(default, later, "sourceDateEpoch reaches the convert step");
 }
 
 #[test]
