@@ -11,9 +11,18 @@
 //! used without evaluating.
 //!
 //! Re-checking a file compares its metadata (device, inode, size,
-//! modification and change times) first and hashes it only if they differ,
-//! so that an unchanged tree of imported files costs a `stat` per file, not a
-//! read.
+//! modification and change times) first and hashes it only if they differ.
+//! An imported tree is re-checked the same way through a *fingerprint*: a
+//! hash of every entry's relative path, type, mode and metadata, taken
+//! before the import read the tree. An unchanged tree of thousands of files
+//! then costs a listing and a `stat` per entry, not a read of its contents;
+//! any change to a file (content, mode, owner: the change time moves), any
+//! entry added, removed or renamed changes the fingerprint, and the tree is
+//! hashed again.
+//!
+//! A fingerprint is not recorded when an entry's times are so recent that
+//! the file system's coarse clock could give a later change the same
+//! timestamp; such a tree is hashed at every check.
 
 use imgx_builders::{Step, StepKey};
 use imgx_lang::io::FileType;
@@ -35,8 +44,10 @@ pub enum Observation {
     FileType { path: String, ty: Option<String> },
     /// Whether a path exists.
     Exists { path: String, exists: bool },
-    /// A path imported into the store as this object.
-    Import { path: String, object: String, stat: Option<Stat> },
+    /// A path imported into the store as this object, with the fingerprint
+    /// of its metadata taken before the import (see the module
+    /// documentation), when one could be trusted.
+    Import { path: String, object: String, fingerprint: Option<String> },
     /// An environment variable's value.
     Env { name: String, value: String },
 }
@@ -118,9 +129,10 @@ impl Observation {
         Observation::Exists { path: text(path), exists }
     }
 
-    /// A path imported into the store.
-    pub fn import(path: &Path, object: ObjectHash) -> Observation {
-        Observation::Import { path: text(path), object: object.to_hex(), stat: Stat::of(path) }
+    /// A path imported into the store; `fingerprint` is what
+    /// [`fingerprint`] gave before the import read the path.
+    pub fn import(path: &Path, object: ObjectHash, fingerprint: Option<String>) -> Observation {
+        Observation::Import { path: text(path), object: object.to_hex(), fingerprint }
     }
 
     /// An environment variable read.
@@ -128,39 +140,50 @@ impl Observation {
         Observation::Env { name: name.to_string(), value: String::from_utf8_lossy(value).into_owned() }
     }
 
-    /// Whether the observation still holds.
-    fn holds(&self) -> bool {
+    /// Whether the observation still holds; see [`Check`].
+    fn check(&self) -> Check {
+        let holds = |yes: bool| if yes { Check::Holds } else { Check::Changed };
         match self {
             Observation::File { path, hash, stat } => {
                 let path = Path::new(path);
-                if stat.is_some() && Stat::of(path) == *stat {
-                    return true;
+                let now = Stat::of(path);
+                if stat.is_some() && now == *stat {
+                    return Check::Holds;
                 }
-                std::fs::read(path).ok().map(|b| hash_bytes(&b)) == *hash
+                if hash.is_some() && std::fs::read(path).ok().map(|b| hash_bytes(&b)) == *hash {
+                    // The metadata taken before the read: a change made
+                    // since shows at the next check.
+                    return Check::Refreshed(Observation::File { path: text(path), hash: hash.clone(), stat: now });
+                }
+                // A file that could not be read holds while it still cannot be.
+                holds(hash.is_none() && std::fs::read(path).is_err())
             }
             Observation::Dir { path, hash } => {
                 let listing = imgx_lang::io::EvalIo::read_dir(&imgx_lang::StdIo, Path::new(path)).ok();
-                listing.map(|l| listing_hash(&l)) == *hash
+                holds(listing.map(|l| listing_hash(&l)) == *hash)
             }
-            Observation::FileType { path, ty } => {
+            Observation::FileType { path, ty } => holds(
                 imgx_lang::io::EvalIo::file_type(&imgx_lang::StdIo, Path::new(path))
                     .ok()
                     .map(|t| t.nix_name().to_string())
-                    == *ty
-            }
-            Observation::Exists { path, exists } => Path::new(path).exists() == *exists,
-            Observation::Import { path, object, stat } => {
+                    == *ty,
+            ),
+            Observation::Exists { path, exists } => holds(Path::new(path).exists() == *exists),
+            Observation::Import { path, object, fingerprint } => {
                 let path = Path::new(path);
-                // Changes inside an imported tree do not change the top's
-                // metadata, so only single files may skip hashing.
-                if path.is_file() && stat.is_some() && Stat::of(path) == *stat {
-                    return true;
+                if fingerprint.is_some() && walk_fingerprint(path, None) == *fingerprint {
+                    return Check::Holds;
                 }
-                imgx_store::hash::hash_path(path).map(|h| h.to_hex()).ok().as_deref() == Some(object.as_str())
+                // Taken before the hash reads the tree, as at the import.
+                let now = crate::evalcache::fingerprint(path);
+                if imgx_store::hash::hash_path(path).map(|h| h.to_hex()).ok().as_deref() != Some(object.as_str()) {
+                    return Check::Changed;
+                }
+                Check::Refreshed(Observation::Import { path: text(path), object: object.clone(), fingerprint: now })
             }
             Observation::Env { name, value } => {
                 let current = imgx_lang::io::EvalIo::get_env(&imgx_lang::StdIo, name);
-                String::from_utf8_lossy(&current) == value.as_str()
+                holds(String::from_utf8_lossy(&current) == value.as_str())
             }
         }
     }
@@ -173,8 +196,8 @@ impl Observation {
             Observation::Dir { path, hash } => json!({ "dir": path, "hash": hash }),
             Observation::FileType { path, ty } => json!({ "type": path, "is": ty }),
             Observation::Exists { path, exists } => json!({ "exists": path, "is": exists }),
-            Observation::Import { path, object, stat } => {
-                json!({ "import": path, "object": object, "stat": stat.map(Stat::to_json) })
+            Observation::Import { path, object, fingerprint } => {
+                json!({ "import": path, "object": object, "fingerprint": fingerprint })
             }
             Observation::Env { name, value } => json!({ "env": name, "value": value }),
         }
@@ -196,10 +219,85 @@ impl Observation {
             return Some(Observation::Exists { path, exists: value.get("is")?.as_bool()? });
         }
         if let Some(path) = string("import") {
-            return Some(Observation::Import { path, object: string("object")?, stat: stat() });
+            return Some(Observation::Import { path, object: string("object")?, fingerprint: string("fingerprint") });
         }
         Some(Observation::Env { name: string("env")?, value: string("value")? })
     }
+}
+
+/// How far back from now a timestamp must lie to be trusted: file systems
+/// stamp changes with a clock that advances in ticks (at most 10 ms with
+/// the kernel's slowest tick rate), so a change made right after a
+/// fingerprint was taken could carry a timestamp equal to one it recorded.
+const RECENT_NS: i128 = 100_000_000;
+
+/// The fingerprint of the file, symlink or tree at `path`: a hash over every
+/// entry's path relative to it, and its type, mode, owner, device, inode,
+/// size and modification and change times, in sorted order. `None` if
+/// anything cannot be read, or if an entry was changed too recently to be
+/// trusted (see [`RECENT_NS`]).
+///
+/// Take it *before* reading what it describes: a change made while the
+/// contents are read then shows in the change time at the next check.
+pub fn fingerprint(path: &Path) -> Option<String> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos() as i128;
+    walk_fingerprint(path, Some(now - RECENT_NS))
+}
+
+/// [`fingerprint`], refusing entries changed at or after `trusted_before`
+/// (nanoseconds since the epoch) when it is given.
+fn walk_fingerprint(path: &Path, trusted_before: Option<i128>) -> Option<String> {
+    fn entry(
+        hasher: &mut blake3::Hasher,
+        path: &Path,
+        relative: &[u8],
+        meta: &std::fs::Metadata,
+        trusted_before: Option<i128>,
+    ) -> Option<()> {
+        let mtime = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
+        let ctime = meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128;
+        if trusted_before.is_some_and(|limit| mtime.max(ctime) >= limit) {
+            return None;
+        }
+        hasher.update(&(relative.len() as u64).to_le_bytes()).update(relative);
+        for field in [meta.mode() as u64, meta.uid() as u64, meta.gid() as u64, meta.dev(), meta.ino(), meta.size()] {
+            hasher.update(&field.to_le_bytes());
+        }
+        hasher.update(&mtime.to_le_bytes()).update(&ctime.to_le_bytes());
+        if meta.is_dir() {
+            let mut children: Vec<(std::ffi::OsString, std::fs::Metadata)> = Vec::new();
+            for child in std::fs::read_dir(path).ok()? {
+                let child = child.ok()?;
+                children.push((child.file_name(), child.metadata().ok()?));
+            }
+            children.sort_by(|a, b| a.0.cmp(&b.0));
+            hasher.update(&(children.len() as u64).to_le_bytes());
+            for (name, meta) in children {
+                use std::os::unix::ffi::OsStrExt;
+                let mut child_relative = relative.to_vec();
+                child_relative.push(b'/');
+                child_relative.extend_from_slice(name.as_bytes());
+                entry(hasher, &path.join(&name), &child_relative, &meta, trusted_before)?;
+            }
+        }
+        Some(())
+    }
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    let mut hasher = blake3::Hasher::new_derive_key("imgx evaluation cache tree fingerprint v1");
+    entry(&mut hasher, path, b"", &meta, trusted_before)?;
+    Some(hasher.finalize().to_hex().to_string())
+}
+
+/// What re-checking an observation found.
+enum Check {
+    /// It holds, by its metadata or because it needs none.
+    Holds,
+    /// It holds, but only the content's hash showed it (the metadata
+    /// changed: a `touch`, a `chmod`, a checkout): this is the observation
+    /// with the current metadata, so the next check is quick again.
+    Refreshed(Observation),
+    /// It no longer holds.
+    Changed,
 }
 
 /// A cached evaluation result.
@@ -214,11 +312,20 @@ pub struct Cached {
 pub fn lookup(store: &Store, request_key: &str) -> Option<Cached> {
     let entry = store.eval_cache(request_key).ok()??;
     let (inputs, result) = (entry.inputs, entry.result);
-    let observations: Vec<Json> = serde_json::from_str(&inputs).ok()?;
-    for observation in &observations {
-        if !Observation::from_json(observation)?.holds() {
-            return None;
+    let mut observations: Vec<Json> = serde_json::from_str(&inputs).ok()?;
+    let mut refreshed = false;
+    for observation in &mut observations {
+        match Observation::from_json(observation)?.check() {
+            Check::Holds => {}
+            Check::Refreshed(current) => {
+                *observation = current.to_json();
+                refreshed = true;
+            }
+            Check::Changed => return None,
         }
+    }
+    if refreshed {
+        let _ = store.put_eval_cache(request_key, &Json::Array(observations).to_string(), &result);
     }
     let result: Json = serde_json::from_str(&result).ok()?;
     let targets =
@@ -275,4 +382,63 @@ pub fn request_key(parts: &[&str]) -> String {
         hasher.update(&(part.len() as u64).to_le_bytes()).update(part.as_bytes());
     }
     hasher.finalize().to_hex().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn tree(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("imgx-fingerprint-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("etc/deep")).expect("mkdir");
+        std::fs::write(dir.join("etc/deep/file"), b"one").expect("write");
+        std::fs::write(dir.join("top"), b"top").expect("write");
+        std::os::unix::fs::symlink("top", dir.join("link")).expect("symlink");
+        dir
+    }
+
+    fn settle() {
+        std::thread::sleep(std::time::Duration::from_nanos(RECENT_NS as u64 + 20_000_000));
+    }
+
+    #[test]
+    fn a_tree_changed_just_now_gets_no_fingerprint() {
+        let dir = tree("recent");
+        assert_eq!(fingerprint(&dir), None);
+        settle();
+        assert!(fingerprint(&dir).is_some());
+        std::fs::write(dir.join("etc/deep/file"), b"two").expect("write");
+        assert_eq!(fingerprint(&dir), None, "a file inside was just written");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn any_change_inside_a_tree_changes_its_fingerprint() {
+        let dir = tree("changes");
+        settle();
+        let mut seen = vec![fingerprint(&dir).expect("a settled tree has a fingerprint")];
+        assert_eq!(walk_fingerprint(&dir, None), seen[0].clone().into(), "stable while nothing changes");
+        let changes: Vec<Box<dyn Fn()>> = vec![
+            // Same length, deep inside.
+            Box::new(|| std::fs::write(dir.join("etc/deep/file"), b"two").expect("write")),
+            Box::new(|| {
+                std::fs::set_permissions(dir.join("top"), std::fs::Permissions::from_mode(0o700)).expect("chmod")
+            }),
+            Box::new(|| std::fs::write(dir.join("etc/new"), b"").expect("write")),
+            Box::new(|| std::fs::rename(dir.join("etc/new"), dir.join("etc/renamed")).expect("rename")),
+            Box::new(|| {
+                std::fs::remove_file(dir.join("link")).expect("rm");
+                std::os::unix::fs::symlink("etc", dir.join("link")).expect("symlink");
+            }),
+        ];
+        for change in changes {
+            change();
+            let now = walk_fingerprint(&dir, None).expect("readable");
+            assert!(!seen.contains(&now), "a change left the fingerprint as it was");
+            seen.push(now);
+        }
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
 }

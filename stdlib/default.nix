@@ -77,6 +77,8 @@ in
     - `options` (default `{ }`): `compress = true` for qcow2;
       `subformat = "monolithicSparse" | "streamOptimized"` for vmdk;
       `subformat = "dynamic" | "fixed"` for vhd (fixed is MiB-aligned).
+    - `sourceDateEpoch` (default 315532800, 1980-01-01): the time the
+      formats that record one (vhd, vhdx) are stamped with.
     - `name` (default: the disk's name and the format).
 
     # Example
@@ -84,9 +86,62 @@ in
     convert { disk = root; format = "qcow2"; options.compress = true; }
     ```
   */
-  convert = { disk, format, options ? { }, name ? null }@args:
+  convert = { disk, format, options ? { }, sourceDateEpoch ? null, name ? null }@args:
     let base = if builtins.isAttrs disk && disk ? name then disk.name else "disk"; in
     step "convert" ((builtins.removeAttrs args [ "name" ]) // { name = args.name or "${base}.${format}"; });
+
+  /**
+    A raw disk image partitioned, formatted and filled from scratch,
+    without root, loop devices or mounts, the same bytes on every build.
+
+    # Arguments
+    - `size`: the disk's size, bytes as an integer or a string such as
+      `"4G"`, `"512M"` (powers of 1024; also `"100MiB"`), `"1GB"` (powers
+      of 1000).
+    - `table`: `"gpt"` or `"mbr"` (at most four partitions, 2 TiB).
+    - `partitions`: a list, laid out in order, each starting on the next
+      1 MiB boundary. Each partition is a set of
+      - `label`: the GPT partition name and the file-system label;
+      - `type`: `"esp"`, `"linux"`, `"linux-root-x86-64"`, `"swap"`,
+        `"bios-boot"`, `"xbootldr"`, or a type GUID (GPT) or hex byte
+        (MBR, `"0x0c"`);
+      - `size`: as for the disk, or `"rest"` (last partition only): what is
+        left, rounded down to a whole MiB;
+      - `fs`: `"ext4"`, `"vfat"`, `"xfs"` (300 MiB or more), `"swap"` or
+        `"none"`;
+      - `contents` (default: empty): a directory (a path, a `directory` or
+        `fetch` step, or `"${step}/sub/dir"`); owners and modes recorded in
+        its `.imgx-attributes` are applied, everything else is root's;
+      - `mount` (default: not mounted): a mount point (`"/"`,
+        `"/boot/efi"`) or `"swap"`; when any partition has one, the
+        partition mounted at `/` gets a generated `/etc/fstab` listing them
+        by file-system UUID;
+      - `options` (default `{ }`): `partUuid`, `uuid` (file system; vfat:
+        `"XXXX-XXXX"`), `fsLabel`, `mountOptions`, `hashSeed` (ext4),
+        `fatSize` (12, 16 or 32), `bootable`.
+    - `options` (default `{ }`): `diskId`, the GPT disk GUID or the MBR
+      disk id (`"0x1234abcd"`). Identifiers not given derive from the
+      step's key.
+    - `sourceDateEpoch` (default 315532800, 1980-01-01): every file's time.
+    - `name` (default `"disk"`).
+
+    A layout that cannot work (a partition past the end, two roots, an
+    unknown type) is an evaluation error at the attribute that is wrong;
+    contents too large for their partition fail the build.
+
+    # Example
+    ```nix
+    disk {
+      name = "vm"; size = "4G"; table = "gpt";
+      partitions = [
+        { label = "ESP"; type = "esp"; size = "100M"; fs = "vfat"; contents = ./esp; mount = "/boot/efi"; }
+        { label = "root"; type = "linux-root-x86-64"; size = "rest"; fs = "ext4"; contents = rootfs; mount = "/"; }
+      ];
+    }
+    ```
+  */
+  disk = { size, table, partitions, options ? { }, sourceDateEpoch ? null, name ? "disk" }@args:
+    step "disk" (args // { name = args.name or "disk"; });
 
   inherit (vmLib) vm mkVm run;
 

@@ -347,3 +347,55 @@ fn a_corrupted_object_is_reported_and_rebuilt() {
     assert_eq!(std::fs::read_to_string(project.dir.join("result")).expect("rebuilt"), "independent\n");
     assert!(project.imgx(&["store", "verify"]).status.success());
 }
+
+#[test]
+fn a_change_deep_inside_an_imported_tree_is_seen_by_the_evaluation_cache() {
+    let project = Project::new("eval-cache-tree");
+    project.write("default.nix", "(import <imgx>).directory { name = \"top\"; entries.\"opt\" = ./tree; }\n");
+    project.write("tree/a/b/c.txt", "one\n");
+    project.write("tree/d.txt", "d\n");
+    // Old enough for the tree's metadata to be trusted.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let build = || {
+        let output = project.imgx(&["build", "--json"]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        evaluated_from_cache(&output)
+    };
+    assert_eq!(build(), Some(false));
+    assert_eq!(build(), Some(true), "nothing changed");
+    // The same length, three directories down: only the file's own times change.
+    project.write("tree/a/b/c.txt", "two\n");
+    assert_eq!(build(), Some(false), "a file inside the tree changed");
+    assert_eq!(std::fs::read_to_string(project.dir.join("result/opt/a/b/c.txt")).expect("read"), "two\n");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(build(), Some(true));
+    project.write("tree/a/new.txt", "");
+    assert_eq!(build(), Some(false), "a file was added inside the tree");
+}
+
+#[test]
+fn a_touched_tree_is_hashed_once_and_then_checked_by_its_metadata_again() {
+    let project = Project::new("eval-cache-touch");
+    project.write("default.nix", "(import <imgx>).directory { name = \"top\"; entries.\"opt\" = ./tree; }\n");
+    project.write("tree/a.txt", "a\n");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(project.imgx(&["build"]).status.success());
+    let inputs = || {
+        let db = project.store.join("db.sqlite");
+        let output = Command::new("sqlite3").arg(&db).arg("SELECT inputs FROM eval_cache").output().expect("sqlite3");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let recorded = inputs();
+    assert!(recorded.contains("\"fingerprint\":\""), "{recorded}");
+    // New metadata, same content: answered by hashing, then recorded anew.
+    let status = Command::new("chmod").arg("-R").arg("u+w").arg(project.dir.join("tree")).status();
+    assert!(status.expect("chmod").success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let output = project.imgx(&["build", "--json"]);
+    assert_eq!(evaluated_from_cache(&output), Some(true), "{}", stderr(&output));
+    let refreshed = inputs();
+    assert_ne!(refreshed, recorded, "the observations were not brought up to date");
+    let output = project.imgx(&["build", "--json"]);
+    assert_eq!(evaluated_from_cache(&output), Some(true));
+    assert_eq!(inputs(), refreshed, "a check by metadata changes nothing");
+}

@@ -77,6 +77,23 @@ fn fetch_names_itself_after_its_source_and_convert_after_its_disk() {
     assert!(String::from_utf8_lossy(&info.stdout).contains(r#""format": "qcow2""#));
     let again = project.build_events(&[]);
     assert_eq!(events(&count_events(&again.0), "built"), 0);
+
+    // The time a VHD is stamped with can be chosen, as for a disk.
+    let vhd = |epoch: &str| {
+        project.write(
+            "default.nix",
+            &format!(
+                r#"(import <imgx>).convert {{ disk = ./base.raw; format = "vhd"; {epoch} }}
+"#
+            ),
+        );
+        let (output, _) = project.build_events(&[]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        std::fs::read(project.dir.join("result")).expect("the vhd")
+    };
+    let (default, later) = (vhd(""), vhd("sourceDateEpoch = 1700000000;"));
+    assert_eq!(default.len(), later.len());
+    assert_ne!(default, later, "sourceDateEpoch reaches the convert step");
 }
 
 #[test]
@@ -89,4 +106,115 @@ fn wrong_arguments_are_reported_at_the_call() {
     assert!(report.contains("called with unexpected argument 'txt'"), "{report}");
     assert!(report.contains("did you mean 'text'?"), "{report}");
     assert!(report.contains("default.nix"), "{report}");
+}
+
+/// Runs a tool that must succeed; returns its standard output.
+fn tool(program: &str, args: &[&str]) -> String {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("{program} cannot run: {e}"));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{program} {args:?} fails:\n{text}{}", String::from_utf8_lossy(&output.stderr));
+    text
+}
+
+/// Copies partition `index` (as `sfdisk -J` lists it) out of `disk`.
+fn partition(disk: &std::path::Path, table: &serde_json::Value, index: usize, to: &std::path::Path) -> String {
+    let part = &table["partitions"][index];
+    let (start, size) = (part["start"].as_u64().expect("start"), part["size"].as_u64().expect("size"));
+    let (input, output) = (format!("if={}", disk.display()), format!("of={}", to.display()));
+    tool(
+        "dd",
+        &[&input, &output, "bs=512", &format!("skip={start}"), &format!("count={size}"), "conv=sparse", "status=none"],
+    );
+    tool("truncate", &["-s", &(size * 512).to_string(), to.to_str().expect("utf-8")]);
+    to.to_str().expect("utf-8").to_string()
+}
+
+#[test]
+fn disk_lays_out_formats_and_fills_partitions() {
+    let project = Project::new("stdlib-disk");
+    project.write("root/etc/motd", "built by imgx\n");
+    project.write("root/usr/bin/hello", "#!/bin/sh\necho hello\n");
+    project.write(
+        "default.nix",
+        r#"let imgx = import <imgx>;
+  esp = imgx.directory { name = "esp"; entries."EFI/BOOT/BOOTX64.EFI" = imgx.file { name = "boot"; text = "efi\n"; }; };
+in
+imgx.disk {
+  size = "64M"; table = "gpt";
+  partitions = [
+    { label = "ESP"; type = "esp"; size = "16M"; fs = "vfat"; contents = esp; mount = "/boot/efi"; }
+    { label = "root"; type = "linux-root-x86-64"; size = "rest"; fs = "ext4"; contents = ./root; mount = "/"; }
+  ];
+}
+"#,
+    );
+    let output = project.imgx(&["build", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains(r#""kind":"disk","name":"disk""#), "the disk is named \"disk\" by default: {text}");
+    let disk = project.dir.join("result");
+    assert_eq!(std::fs::metadata(&disk).expect("result").len(), 64 << 20);
+
+    let json = tool("sfdisk", &["-J", disk.to_str().expect("utf-8")]);
+    let table =
+        serde_json::from_str::<serde_json::Value>(&json).expect("sfdisk -J prints JSON")["partitiontable"].clone();
+    assert_eq!(table["label"], "gpt");
+    let names: Vec<&str> =
+        table["partitions"].as_array().expect("list").iter().map(|p| p["name"].as_str().expect("name")).collect();
+    assert_eq!(names, ["ESP", "root"]);
+    assert_eq!(table["partitions"][0]["type"], "C12A7328-F81F-11D2-BA4B-00A0C93EC93B");
+    assert_eq!(
+        (table["partitions"][0]["start"].as_u64(), table["partitions"][0]["size"].as_u64()),
+        (Some(2048), Some(32768))
+    );
+    assert_eq!(table["partitions"][1]["start"], 34816, "the root follows on the next MiB");
+
+    let esp = partition(&disk, &table, 0, &project.dir.join("esp.img"));
+    tool("fsck.vfat", &["-n", &esp]);
+    assert_eq!(tool("mtype", &["-i", &esp, "::/EFI/BOOT/BOOTX64.EFI"]), "efi\n");
+
+    let root = partition(&disk, &table, 1, &project.dir.join("root.img"));
+    tool("e2fsck", &["-fn", &root]);
+    assert_eq!(tool("debugfs", &["-R", "cat /etc/motd", &root]).lines().last(), Some("built by imgx"));
+    let hello = tool("debugfs", &["-R", "stat /usr/bin/hello", &root]);
+    assert!(hello.contains("User:     0   Group:     0") && hello.contains("Mode:  0644"), "{hello}");
+    let fstab = tool("debugfs", &["-R", "cat /etc/fstab", &root]);
+    let mounts: Vec<&str> =
+        fstab.lines().filter(|l| l.starts_with("UUID=")).map(|l| l.split(' ').nth(1).unwrap_or("")).collect();
+    assert_eq!(mounts, ["/", "/boot/efi"], "{fstab}");
+}
+
+#[test]
+fn a_wrong_disk_parameter_is_reported_where_the_user_wrote_it() {
+    let project = Project::new("stdlib-disk-wrong");
+    // (the disk's text, the line the report must point at, words of the message)
+    let cases = [
+        (
+            "size = \"1G\"; table = \"gpt\"; partitions = [\n  { label = \"a\"; type = \"linux\"; size = \"2G\"; fs = \"ext4\"; }\n];",
+            3,
+            "does not fit",
+        ),
+        (
+            "size = \"1G\"; table = \"gpt\"; partitions = [\n  { label = \"a\"; type = \"linux\";\n    size = \"lots\"; fs = \"ext4\"; }\n];",
+            4,
+            "is not a size",
+        ),
+        ("size = \"1G\";\ntable = \"apm\"; partitions = [ ];", 3, "\"gpt\" or \"mbr\""),
+        ("size = 1000; table = \"gpt\"; partitions = [ ];", 2, "512-byte sectors"),
+    ];
+    for (body, line, words) in cases {
+        project.write("default.nix", &format!("(import <imgx>).disk {{\n{body}\n}}\n"));
+        let output = project.imgx(&["build"]);
+        let report = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "rejected at evaluation: {report}");
+        assert!(report.contains(words), "the report names the problem ({words}): {report}");
+        // The first source shown is the user's file, not the library's.
+        let shown = report.lines().find(|l| l.contains(",-[")).unwrap_or_default();
+        let expected = format!("{}:{line}:", project.dir.join("default.nix").display());
+        assert!(shown.contains(&expected), "the report points at line {line} of the description: {report}");
+    }
 }

@@ -70,9 +70,12 @@ impl EvalIo for StoreIo {
         let hash = match cached {
             Some(hash) => hash,
             None => {
+                // Before the import reads the path, so that a change made
+                // while it is read is seen at the next check.
+                let fingerprint = crate::evalcache::fingerprint(Path::new(path));
                 let info = self.store.import(Path::new(path)).map_err(|e| io::Error::other(e.to_string()))?;
                 self.imported.borrow_mut().insert(path.to_string(), info.hash);
-                self.observe(Observation::import(Path::new(path), info.hash));
+                self.observe(Observation::import(Path::new(path), info.hash, fingerprint));
                 info.hash
             }
         };

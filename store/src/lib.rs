@@ -49,11 +49,13 @@
 //! 1. The builder wrote its output inside a [`Scratch`] directory, whose
 //!    lock file the process holds. A crash here leaves an unlocked scratch
 //!    directory, which the next [`Store::open`] (or [`Store::gc`]) removes.
-//! 2. Every file is made read-only and fsynced, then every directory
-//!    (bottom-up) made `0555` and fsynced, except the top directory, which
-//!    must stay owner-writable to be moved. Still only scratch.
+//! 2. Every file is made read-only, then every directory (bottom-up) made
+//!    `0555`, except the top directory, which must stay owner-writable to
+//!    be moved. Still only scratch.
 //! 3. The frozen tree is hashed (modes included, as they will be in
-//!    `objects/`, which is what `verify` rehashes). Still only scratch.
+//!    `objects/`, which is what `verify` rehashes) while another thread
+//!    fsyncs every file and directory; both finish before step 4. Still
+//!    only scratch.
 //! 4. The tree is renamed to `objects/<hex>`. `rename(2)` is atomic, and
 //!    the tree's content was durable before it, so `objects/<hex>` is
 //!    either absent or complete. If it already existed (identical

@@ -61,10 +61,21 @@ impl Store {
     /// store) into a scratch directory with [`copy::copy_file`] or
     /// [`copy::copy_tree`] (reflinks or sparse copies, never dense) and
     /// registers the copy. The original is not touched.
+    ///
+    /// Content that is already a registered object is not copied again: the
+    /// original is hashed first, and an object with that hash is the
+    /// result. Hashing reads the tree once, where a copy writes and syncs
+    /// every file of it, so importing an unchanged tree again (at every
+    /// evaluation that is not answered by the evaluation cache) costs a
+    /// read, not a copy.
     pub fn import(&self, path: &Path) -> Result<ObjectInfo> {
         let meta = fs::symlink_metadata(path).at("inspect", path)?;
         let kind = ObjectKind::of(meta.file_type())
             .ok_or_else(|| StoreError::UnsupportedFileType { path: path.to_path_buf() })?;
+        let hash = hash::hash_path(path).at("hash", path)?;
+        if let Some(info) = self.object_info(&hash)? {
+            return Ok(info);
+        }
         let scratch = self.scratch("import")?;
         let copy = scratch.path().join("object");
         match kind {
@@ -92,14 +103,29 @@ impl Store {
 
     /// Freezes, syncs and hashes the output at `path` (steps 2 and 3 of the
     /// crate documentation's crash-safety argument).
+    ///
+    /// The syncing and the hashing run at the same time, on another thread:
+    /// one waits for the disk, the other for the CPU, and a large output
+    /// that its builder did not sync (a converted image) costs the longer
+    /// of the two instead of their sum. Both are done before this returns,
+    /// so nothing is published before it is durable.
     pub(crate) fn prepare(&self, path: &Path) -> Result<Prepared> {
         let meta = fs::symlink_metadata(path).at("inspect", path)?;
-        let (kind, size) = freeze(path, &meta, true)?;
+        let mut to_sync = Vec::new();
+        let (kind, size) = freeze(path, &meta, true, &mut to_sync)?;
         // Hashed after freezing: the hash describes the tree exactly as it
         // will sit in `objects/` (modes included), which is what `verify`
         // rehashes later.
-        let hash = hash::hash_path(path).at("hash", path)?;
-        Ok(Prepared { source: path.to_path_buf(), hash, kind, size })
+        let (hash, synced) = std::thread::scope(|scope| {
+            let syncer = scope.spawn(|| sync_all(&to_sync));
+            let hash = hash::hash_path(path).at("hash", path);
+            let synced = syncer.join().unwrap_or_else(|_| {
+                Err(StoreError::io("fsync", path, std::io::Error::other("the syncing thread stopped")))
+            });
+            (hash, synced)
+        });
+        synced?;
+        Ok(Prepared { source: path.to_path_buf(), hash: hash?, kind, size })
     }
 
     /// Moves a prepared output to `objects/<hex>` (or discards it if the
@@ -159,15 +185,15 @@ impl Store {
     }
 }
 
-/// Makes the tree at `path` read-only and durable, bottom-up: files become
+/// Makes the tree at `path` read-only, bottom-up, and lists in `to_sync`
+/// what must be fsynced to make it durable ([`sync_all`]): files become
 /// `0444` (`0555` if the owner execute bit was set, the one mode bit the
-/// hash covers) and are fsynced; directories become `0555` once their
-/// entries are done and are fsynced; symlinks have no mode of their own and
-/// are made durable by their directory's fsync. Setuid, setgid and sticky
-/// bits are dropped. The `top` directory stays writable by its owner until
-/// [`Store::publish`] has moved it. Returns the kind and the apparent size
-/// (see [`ObjectInfo::size`]).
-fn freeze(path: &Path, meta: &Metadata, top: bool) -> Result<(ObjectKind, u64)> {
+/// hash covers); directories become `0555` once their entries are done;
+/// symlinks have no mode of their own and are made durable by their
+/// directory's fsync. Setuid, setgid and sticky bits are dropped. The `top`
+/// directory stays writable by its owner until [`Store::publish`] has moved
+/// it. Returns the kind and the apparent size (see [`ObjectInfo::size`]).
+fn freeze(path: &Path, meta: &Metadata, top: bool, to_sync: &mut Vec<PathBuf>) -> Result<(ObjectKind, u64)> {
     let kind =
         ObjectKind::of(meta.file_type()).ok_or_else(|| StoreError::UnsupportedFileType { path: path.to_path_buf() })?;
     let set_mode =
@@ -179,7 +205,7 @@ fn freeze(path: &Path, meta: &Metadata, top: bool) -> Result<(ObjectKind, u64)> 
         }
         ObjectKind::File => {
             set_mode(if meta.permissions().mode() & 0o100 != 0 { 0o555 } else { 0o444 })?;
-            File::open(path).and_then(|file| file.sync_all()).at("fsync", path)?;
+            to_sync.push(path.to_path_buf());
             Ok((kind, meta.len()))
         }
         ObjectKind::Directory => {
@@ -191,13 +217,22 @@ fn freeze(path: &Path, meta: &Metadata, top: bool) -> Result<(ObjectKind, u64)> 
             for entry in fs::read_dir(path).at("list", path)? {
                 let child = entry.at("list", path)?.path();
                 let child_meta = fs::symlink_metadata(&child).at("inspect", &child)?;
-                size = size.saturating_add(freeze(&child, &child_meta, false)?.1);
+                size = size.saturating_add(freeze(&child, &child_meta, false, to_sync)?.1);
             }
             set_mode(if top { 0o755 } else { 0o555 })?;
-            fsync_dir(path).at("fsync", path)?;
+            to_sync.push(path.to_path_buf());
             Ok((kind, size))
         }
     }
+}
+
+/// Fsyncs every file and directory that [`freeze`] listed, in its order
+/// (a directory after its entries).
+fn sync_all(paths: &[PathBuf]) -> Result<()> {
+    for path in paths {
+        File::open(path).and_then(|file| file.sync_all()).at("fsync", path)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -195,6 +195,28 @@ fn import_copies_from_outside_the_store() {
 }
 
 #[test]
+fn importing_content_the_store_holds_copies_nothing() {
+    let root = TempDir::new("import-again");
+    let source = TempDir::new("import-again-src");
+    let store = Store::open(root.path()).unwrap();
+    let tree = source.path().join("tree");
+    fs::create_dir_all(tree.join("etc")).unwrap();
+    fs::write(tree.join("etc/motd"), b"hello").unwrap();
+    fs::write(tree.join("run.sh"), b"#!/bin/sh").unwrap();
+    fs::set_permissions(tree.join("run.sh"), fs::Permissions::from_mode(0o700)).unwrap();
+    let first = store.import(&tree).unwrap();
+
+    // Without a scratch area nothing can be copied: a second import of the
+    // same content must be answered from the object it already made.
+    let scratch = root.path().join("scratch");
+    fs::remove_dir_all(&scratch).unwrap();
+    fs::write(&scratch, b"not a directory").unwrap();
+    assert_eq!(store.import(&tree).unwrap(), first);
+    fs::write(tree.join("etc/motd"), b"changed").unwrap();
+    assert!(store.import(&tree).is_err(), "changed content is copied, which needs the scratch area");
+}
+
+#[test]
 fn steps_realisations_and_logs_round_trip() {
     let root = TempDir::new("records");
     let store = Store::open(root.path()).unwrap();

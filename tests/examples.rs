@@ -1,0 +1,152 @@
+//! Every example under `examples/` builds, and builds to the same bytes:
+//! each one is built twice, from two copies of the folder into two stores
+//! that start empty, with different umasks, time zones and clocks (the
+//! second build runs under `faketime`, half a day ahead), and every step's
+//! output hash must be the same. The examples are found by listing the
+//! folder, so a new one is covered without changing this file; one that
+//! cannot be built here (a tool or a VM image is missing) fails the test.
+//!
+//! An example without steps (one that only shows the language) is
+//! evaluated instead, under the same two settings, and must print the same.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use support::stderr;
+
+/// How one of the two builds runs.
+struct Setting {
+    /// Folder of this setting's copy of the examples, and of its store.
+    root: PathBuf,
+    umask: &'static str,
+    tz: &'static str,
+    /// A `faketime -f` offset from the real clock, if any.
+    clock: Option<&'static str>,
+}
+
+impl Setting {
+    fn new(root: PathBuf, umask: &'static str, tz: &'static str, clock: Option<&'static str>) -> Setting {
+        let _ = Command::new("chmod").arg("-R").arg("u+w").arg(&root).status();
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).expect("mkdir");
+        let copied = Command::new("cp").arg("-R").arg(examples_dir()).arg(root.join("examples")).status();
+        assert!(copied.expect("cp runs").success(), "copying the examples");
+        Setting { root, umask, tz, clock }
+    }
+
+    fn store(&self) -> PathBuf {
+        self.root.join("store")
+    }
+
+    /// Runs imgx with `args` in this setting's copy of the examples.
+    fn imgx(&self, args: &[&str]) -> Output {
+        let mut command = Command::new("sh");
+        // sh -c 'umask …; exec "$@"' sh [faketime -f OFFSET] imgx ARGS…
+        command.arg("-c").arg(format!("umask {}; exec \"$@\"", self.umask)).arg("sh");
+        if let Some(offset) = self.clock {
+            command.args(["faketime", "-f", offset]);
+        }
+        command
+            .arg(env!("CARGO_BIN_EXE_imgx"))
+            .args(args)
+            .current_dir(self.root.join("examples"))
+            .env("IMGX_STORE", self.store())
+            .env("TZ", self.tz)
+            .env("NO_COLOR", "1");
+        command.output().expect("sh runs")
+    }
+}
+
+impl Drop for Setting {
+    fn drop(&mut self) {
+        let _ = Command::new("chmod").arg("-R").arg("u+w").arg(&self.root).status();
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
+}
+
+/// Every `examples/*.nix`, by file name, sorted.
+fn examples() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(examples_dir())
+        .expect("examples/ is readable")
+        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".nix"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// What one build of an example gave.
+#[derive(Debug, PartialEq)]
+enum Result {
+    /// Every step's output: input key → (kind and name, output object).
+    Built(BTreeMap<String, (String, String)>),
+    /// An example without steps: what `imgx eval --strict` prints.
+    Evaluated(String),
+}
+
+fn build(setting: &Setting, example: &str) -> Result {
+    let output = setting.imgx(&["build", "--json", "--no-out-link", example]);
+    let report = stderr(&output);
+    if output.status.code() == Some(1) && report.contains("contains no steps to build") {
+        let output = setting.imgx(&["eval", "--strict", example]);
+        assert!(output.status.success(), "{example} does not evaluate: {}", stderr(&output));
+        return Result::Evaluated(String::from_utf8_lossy(&output.stdout).into_owned());
+    }
+    assert!(output.status.success(), "{example} does not build (umask {}): {report}", setting.umask);
+    let mut steps = None;
+    let mut outputs = BTreeMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let event: serde_json::Value = serde_json::from_str(line).expect("--json prints JSON lines");
+        if event["event"] == "evaluated" {
+            steps = event["steps"].as_u64();
+        }
+        if let Some(object) = event["output"].as_str() {
+            let step = &event["step"];
+            let key = step["key"].as_str().expect("a step key").to_string();
+            let what = format!("{} {}", step["kind"].as_str().unwrap_or("?"), step["name"].as_str().unwrap_or("?"));
+            outputs.insert(key, (what, object.to_string()));
+        }
+    }
+    let steps = steps.expect("an evaluated event");
+    assert_eq!(outputs.len() as u64, steps, "{example}: every step reports its output: {outputs:?}");
+    Result::Built(outputs)
+}
+
+#[test]
+fn every_example_builds_to_the_same_bytes_twice() {
+    let faketime = Command::new("faketime").args(["-f", "+1h", "true"]).status();
+    assert!(
+        faketime.is_ok_and(|status| status.success()),
+        "faketime is needed to build at another time of day (scripts/deps --test installs it)"
+    );
+    let names = examples();
+    assert!(names.iter().any(|name| name == "scratch.nix"), "examples/ is listed: {names:?}");
+    let base = std::env::temp_dir().join(format!("imgx-examples-{}", std::process::id()));
+    let first = Setting::new(base.join("a"), "022", "UTC", None);
+    let second = Setting::new(base.join("b"), "077", "Pacific/Kiritimati", Some("+12.5h"));
+    let mut built = 0;
+    for name in &names {
+        let one = build(&first, name);
+        let two = build(&second, name);
+        assert_eq!(one, two, "{name} gave different outputs in two stores, at two times, with two umasks");
+        if let Result::Built(outputs) = &one {
+            built += outputs.len();
+        }
+    }
+    assert!(built > 0, "no example built anything");
+    // And every object in both stores is what its hash says.
+    for setting in [&first, &second] {
+        let output = setting.imgx(&["store", "verify"]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(text.contains(" 0 corrupt"), "{text}");
+    }
+    drop((first, second));
+    let _ = std::fs::remove_dir_all(base);
+}
