@@ -44,6 +44,8 @@ rec {
       static binary.
     - `modules` (default: virtio disks, consoles and network, vfat, xfs):
       modules to load, with what they depend on.
+    - `init` (default: imgx's own, `stdlib/vm/init`): the VM's init
+      script, which speaks the protocol `run` steps expect.
 
     The package folder is `$IMGX_VM_PACKAGES`, else
     `~/.cache/imgx/vm`; `imgx vm fetch` fills it.
@@ -57,9 +59,10 @@ rec {
     { kernel ? chosen "IMGX_VM_KERNEL" "a kernel package (linux-image-…-cloud-amd64)" "linux-image-[0-9].*\\.deb"
     , busybox ? chosen "IMGX_VM_BUSYBOX" "busybox (busybox-static)" "busybox-static_.*\\.deb"
     , modules ? defaultModules
+    , init ? ./vm/init
     , name ? "build-vm"
     }:
-    step "vm" { inherit kernel busybox modules name; init = ./vm/init; };
+    step "vm" { inherit kernel busybox modules init name; };
 
   /** The modules the default VM loads. */
   defaultModules = [

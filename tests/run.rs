@@ -329,3 +329,38 @@ in imgx.run {{ name = "online"; disk = base; network = true; hash = "{hash}";
     extract(&disk, 2, &root);
     assert_eq!(debugfs(&root, "cat /etc/interfaces"), "eth0\nlo\n");
 }
+
+#[test]
+fn a_vm_that_panics_or_cannot_start_the_job_is_reported_with_its_console() {
+    let project = Project::new("run-broken-vm");
+    busybox_userland(&project);
+    // An init that exits at once: the kernel panics ("Attempted to kill init").
+    project.write("bad-init", "#!/bin/sh\necho init giving up\nexit 1\n");
+    project.write(
+        "default.nix",
+        &format!(
+            r#"let
+  imgx = import <imgx>;
+{BASE_DISK}
+in {{
+  panics = imgx.run {{ name = "panics"; disk = base; script = "true"; timeout = 120;
+    vm = imgx.mkVm {{ init = ./bad-init; }}; }};
+  noDisks = imgx.run {{ name = "no-disks"; disk = base; script = "true"; timeout = 120;
+    vm = imgx.mkVm {{ modules = [ ]; }}; }};
+}}
+"#
+        ),
+    );
+    let output = project.imgx(&["build", "-A", "panics"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(text.contains("kernel panicked"), "{text}");
+    assert!(text.contains("Attempted to kill init"), "the console is shown: {text}");
+
+    // Without its virtio modules the VM sees no disk and no port to report on.
+    let output = project.imgx(&["build", "-A", "noDisks"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(text.contains("stopped before the script finished"), "{text}");
+    assert!(text.contains("the disks or ports did not appear"), "the console is shown: {text}");
+}
