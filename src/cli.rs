@@ -102,6 +102,10 @@ pub struct BuildArgs {
     /// Report progress as one JSON object per line on standard output.
     #[arg(long)]
     pub json: bool,
+    /// Print the steps' build logs as they are written, each line after
+    /// its step's name.
+    #[arg(short = 'L', long)]
+    pub print_build_logs: bool,
 }
 
 /// Arguments of `imgx log`.
