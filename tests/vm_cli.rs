@@ -89,9 +89,8 @@ fn fetch_downloads_the_packages_once_with_apt() {
     let first = fetch(&[]);
     assert!(first.status.success(), "{}", stderr(&first));
     let names = debs(&dir);
-    assert!(names.iter().any(|n| n.starts_with("linux-image-6") || n.starts_with("linux-image-")), "{names:?}");
     assert!(names.iter().any(|n| n.starts_with("busybox-static_")), "{names:?}");
-    let kernel = names.iter().find(|n| n.starts_with("linux-image-")).expect("kernel");
+    let kernel = names.iter().find(|n| n.starts_with("linux-image-")).unwrap_or_else(|| panic!("{names:?}"));
     assert!(kernel.contains("-cloud-amd64_"), "the concrete cloud kernel, not the metapackage: {kernel}");
     let ok = Command::new("dpkg-deb").arg("--info").arg(dir.join(kernel)).output().expect("dpkg-deb");
     assert!(ok.status.success(), "a real package: {}", String::from_utf8_lossy(&ok.stderr));
