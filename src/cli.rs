@@ -28,6 +28,9 @@ pub enum Command {
     /// Inspect and maintain the store.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// The build VM that run steps boot: fetch its packages, or open a shell in it.
+    #[command(subcommand)]
+    Vm(VmCommand),
 }
 
 /// Arguments of `imgx eval`.
@@ -102,6 +105,10 @@ pub struct BuildArgs {
     /// Report progress as one JSON object per line on standard output.
     #[arg(long)]
     pub json: bool,
+    /// Print the steps' build logs as they are written, each line after
+    /// its step's name.
+    #[arg(short = 'L', long)]
+    pub print_build_logs: bool,
 }
 
 /// Arguments of `imgx log`.
@@ -130,4 +137,39 @@ pub enum StoreCommand {
         /// A path into the store, an object hash, or a step key.
         what: String,
     },
+}
+
+/// `imgx vm …`.
+#[derive(Subcommand, Debug)]
+pub enum VmCommand {
+    /// Download the build VM's Debian packages (kernel, busybox) with apt into
+    /// the folder the bundled library reads ($IMGX_VM_PACKAGES, else
+    /// $XDG_CACHE_HOME/imgx/vm, else ~/.cache/imgx/vm).
+    Fetch {
+        /// Download the current packages even if some are there already.
+        #[arg(long)]
+        update: bool,
+    },
+    /// Boot the build VM with a disk mounted as a run step mounts it, and
+    /// open a shell in it on this terminal. The disk is never changed.
+    Shell(VmShellArgs),
+}
+
+/// Arguments of `imgx vm shell`.
+#[derive(Args, Debug)]
+pub struct VmShellArgs {
+    /// A raw disk image (default: ./result, if it is a file).
+    pub disk: Option<PathBuf>,
+    /// The VM's memory in MiB.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(128..=1_048_576))]
+    pub memory: u64,
+    /// The VM's CPUs.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub cpus: u64,
+    /// Use the VM's busybox with the image at /mnt even if the image has a shell.
+    #[arg(long)]
+    pub busybox: bool,
+    /// Add a search-path entry for `<name>` lookups, such as `imgx=PATH` for another library.
+    #[arg(short = 'I', value_name = "PATH")]
+    pub include: Vec<String>,
 }

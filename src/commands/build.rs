@@ -32,9 +32,9 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     let reporter: Box<dyn Reporter> = if args.json {
         Box::new(JsonReporter::new())
     } else if std::io::stderr().is_terminal() {
-        Box::new(TerminalReporter::new())
+        Box::new(TerminalReporter::new(args.print_build_logs))
     } else {
-        Box::new(PlainReporter::new())
+        Box::new(PlainReporter::new(args.print_build_logs))
     };
     let report = scheduler::build(&store, &evaluated.steps, &evaluated.targets, &options, reporter.as_ref())
         .map_err(|e| Failure::with_code(miette::miette!("{e}"), EXIT_STORE))?;

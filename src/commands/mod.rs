@@ -6,6 +6,7 @@ mod graph;
 mod log;
 mod show_step;
 mod store;
+mod vm;
 
 use crate::cli::{Cli, Command, TargetArgs};
 use crate::session::{AutoArgs, Session, Source};
@@ -19,8 +20,13 @@ use std::sync::Arc;
 pub const EXIT_ERROR: u8 = 1;
 /// Exit code when a step failed to build.
 pub const EXIT_BUILD_FAILED: u8 = 3;
+/// Exit code for bad command-line usage (as clap uses it).
+pub const EXIT_USAGE: u8 = 2;
 /// Exit code when the store could not be used.
 pub const EXIT_STORE: u8 = 4;
+/// Exit code when a host tool imgx relies on (apt, QEMU) is missing or
+/// failed.
+pub const EXIT_HOST_TOOL: u8 = 5;
 
 /// Why a command failed, already rendered for the terminal, with its exit code.
 pub struct Failure {
@@ -55,6 +61,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Graph(args) => graph::run(args),
         Command::Log(args) => log::run(args),
         Command::Store(command) => store::run(command),
+        Command::Vm(command) => vm::run(command),
     }
 }
 
@@ -89,6 +96,12 @@ pub struct Evaluated {
 /// Evaluates a description (on the evaluation thread) and collects its steps.
 pub fn evaluate_targets(args: &TargetArgs, store: &Arc<Store>) -> Result<Evaluated, Failure> {
     let source = Source::file_or_default(args.file.clone()).map_err(|e| Failure::new(miette::miette!("{e}")))?;
+    evaluate_source(source, args, store)
+}
+
+/// [`evaluate_targets`] for a given source (a file or an expression),
+/// with the rest of `args` (attribute, arguments, search path, cache).
+pub fn evaluate_source(source: Source, args: &TargetArgs, store: &Arc<Store>) -> Result<Evaluated, Failure> {
     let request = request_key(args, &source);
     if !args.no_eval_cache
         && let Some(cached) = crate::evalcache::lookup(store, &request)

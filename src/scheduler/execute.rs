@@ -1,7 +1,7 @@
 //! Realising one step whose input steps are realised: reuse by content key,
 //! or build under the key's lock and register the output.
 
-use super::report::Reporter;
+use super::report::{Failed, Reporter};
 use super::{BuildOptions, Outcome, StepResult};
 use imgx_builders::{BuildContext, InputRef, Step, StepKey, builder_for};
 use imgx_store::hash::ObjectHash;
@@ -33,7 +33,7 @@ pub fn realise(
     match try_realise(store, key, step, inputs, options, reporter) {
         Ok(result) => result,
         Err(message) => {
-            reporter.failed(key, step, &message, &[], None);
+            reporter.failed(key, step, &Failed { message: &message, ..Failed::default() });
             failed(message)
         }
     }
@@ -98,23 +98,31 @@ fn try_realise(
         };
         input_paths.insert(*input, store.object_path(&object));
     }
-    let mut log: Vec<u8> = Vec::new();
+    let mut log = LiveLog::new(reporter, key, step);
     let outcome = {
         let mut context =
             BuildContext { step, key: content_key, out: out.clone(), work, log: &mut log, inputs: &input_paths };
         builder.build(&mut context)
     };
+    let log = log.finish();
     let duration = started.elapsed();
-    let log_path = store.put_log(&key.to_hex(), &log).ok();
-    let log_path: Option<PathBuf> = log_path;
+    let log_path: Option<PathBuf> = store.put_log(&key.to_hex(), &log).ok();
     if let Err(error) = outcome {
         let tail = tail_lines(&log, LOG_TAIL_LINES);
-        let kept = if options.keep_failed { scratch.keep().ok() } else { None };
+        let kept = if options.keep_failed {
+            // The output itself if the builder got as far as creating it,
+            // else the whole scratch folder with its work files.
+            let has_output = out.symlink_metadata().is_ok();
+            scratch.keep().ok().map(|folder| if has_output { out.clone() } else { folder })
+        } else {
+            None
+        };
         let message = match &kept {
-            Some(path) => format!("{error} (the failed output is kept in {})", path.display()),
+            Some(path) => format!("{error} (the failed output is kept at {})", path.display()),
             None => error.to_string(),
         };
-        reporter.failed(key, step, &message, &tail, log_path.as_deref());
+        let report = Failed { message: &message, log_tail: &tail, log: log_path.as_deref(), kept: kept.as_deref() };
+        reporter.failed(key, step, &report);
         return Ok(StepResult { outcome: Outcome::Failed(message), output: None });
     }
     let info = store.register(&out).map_err(|e| e.to_string())?;
@@ -122,6 +130,56 @@ fn try_realise(
     record(store, key, info.hash, duration, builder.version())?;
     reporter.built(key, step, &info.hash, duration);
     Ok(StepResult { outcome: Outcome::Built, output: Some(info.hash) })
+}
+
+/// A step's log as its builder writes it: kept whole for the store, and
+/// passed on to the reporter one complete line at a time, so that progress
+/// displays show what a long step is doing while it does it.
+struct LiveLog<'a> {
+    reporter: &'a dyn Reporter,
+    key: &'a StepKey,
+    step: &'a Step,
+    bytes: Vec<u8>,
+    /// Where the line not yet passed on starts.
+    line_start: usize,
+}
+
+impl<'a> LiveLog<'a> {
+    fn new(reporter: &'a dyn Reporter, key: &'a StepKey, step: &'a Step) -> LiveLog<'a> {
+        LiveLog { reporter, key, step, bytes: Vec::new(), line_start: 0 }
+    }
+
+    fn pass_on(&self, line: &[u8]) {
+        let text = String::from_utf8_lossy(line);
+        self.reporter.log_line(self.key, self.step, text.trim_end_matches(['\n', '\r']));
+    }
+
+    /// Passes on a last line without a newline, and returns the whole log.
+    fn finish(self) -> Vec<u8> {
+        if self.line_start < self.bytes.len() {
+            self.pass_on(&self.bytes[self.line_start..]);
+        }
+        self.bytes
+    }
+}
+
+impl std::io::Write for LiveLog<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let searched_from = self.bytes.len();
+        self.bytes.extend_from_slice(buf);
+        let mut from = searched_from;
+        while let Some(end) = self.bytes[from..].iter().position(|&b| b == b'\n') {
+            let end = from + end + 1;
+            self.pass_on(&self.bytes[self.line_start..end]);
+            self.line_start = end;
+            from = end;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The last `count` lines of a log.

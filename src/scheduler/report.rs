@@ -21,7 +21,24 @@ pub trait Reporter: Sync {
     /// A step was built.
     fn built(&self, key: &StepKey, step: &Step, output: &ObjectHash, duration: Duration);
     /// A step failed, with the end of its log and where the whole log is.
-    fn failed(&self, key: &StepKey, step: &Step, message: &str, log_tail: &[String], log: Option<&Path>);
+    fn failed(&self, key: &StepKey, step: &Step, failure: &Failed<'_>);
+    /// A running step's builder wrote a line to its log (without the
+    /// newline). Ignored unless the reporter shows logs live.
+    fn log_line(&self, _key: &StepKey, _step: &Step, _line: &str) {}
+}
+
+/// What a reporter says about a failed step.
+#[derive(Default)]
+pub struct Failed<'a> {
+    /// Why it failed.
+    pub message: &'a str,
+    /// The last lines of its log.
+    pub log_tail: &'a [String],
+    /// Where its whole log is stored.
+    pub log: Option<&'a Path>,
+    /// Where its unfinished output was kept (`--keep-failed`), for
+    /// looking at what the builder left behind.
+    pub kept: Option<&'a Path>,
 }
 
 /// One JSON object per line on standard output, for tools.
@@ -85,29 +102,36 @@ impl Reporter for JsonReporter {
         );
     }
 
-    fn failed(&self, key: &StepKey, step: &Step, message: &str, log_tail: &[String], log: Option<&Path>) {
+    fn failed(&self, key: &StepKey, step: &Step, failure: &Failed<'_>) {
         self.emit(
             "failed",
             key,
             step,
             serde_json::json!({
-                "error": message,
-                "log_tail": log_tail,
-                "log": log.map(|p| p.display().to_string()),
+                "error": failure.message,
+                "log_tail": failure.log_tail,
+                "log": failure.log.map(|p| p.display().to_string()),
+                "kept": failure.kept.map(|p| p.display().to_string()),
             }),
         );
+    }
+
+    fn log_line(&self, key: &StepKey, step: &Step, line: &str) {
+        self.emit("log", key, step, serde_json::json!({ "line": line }));
     }
 }
 
 /// Plain lines with a timestamp on standard error, for logs and CI.
 pub struct PlainReporter {
     out: Mutex<std::io::Stderr>,
+    print_logs: bool,
 }
 
 impl PlainReporter {
-    /// Reports to standard error.
-    pub fn new() -> PlainReporter {
-        PlainReporter { out: Mutex::new(std::io::stderr()) }
+    /// Reports to standard error; with `print_logs` (`-L`), builders' log
+    /// lines too, each after its step's name.
+    pub fn new(print_logs: bool) -> PlainReporter {
+        PlainReporter { out: Mutex::new(std::io::stderr()), print_logs }
     }
 
     fn line(&self, text: String) {
@@ -120,7 +144,7 @@ impl PlainReporter {
 
 impl Default for PlainReporter {
     fn default() -> Self {
-        PlainReporter::new()
+        PlainReporter::new(false)
     }
 }
 
@@ -149,28 +173,43 @@ impl Reporter for PlainReporter {
         self.line(format!("built {} in {:.1} s", label(key, step), duration.as_secs_f64()));
     }
 
-    fn failed(&self, key: &StepKey, step: &Step, message: &str, log_tail: &[String], log: Option<&Path>) {
-        self.line(format!("failed {}: {message}", label(key, step)));
-        for line in log_tail {
-            self.line(format!("  | {line}"));
+    fn failed(&self, key: &StepKey, step: &Step, failure: &Failed<'_>) {
+        self.line(format!("failed {}: {}", label(key, step), failure.message));
+        // With -L the log was printed as it was written.
+        if !self.print_logs {
+            for line in failure.log_tail {
+                self.line(format!("  | {line}"));
+            }
         }
-        if let Some(log) = log {
+        if let Some(log) = failure.log {
             self.line(format!("  full log: {}", log.display()));
+        }
+        if let Some(kept) = failure.kept {
+            self.line(format!("  kept output: {}", kept.display()));
+        }
+    }
+
+    fn log_line(&self, _key: &StepKey, step: &Step, line: &str) {
+        if self.print_logs {
+            let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = writeln!(out, "{}> {line}", step.name);
         }
     }
 }
 
 /// A live display on a terminal: an overall bar and one line per running
-/// step with its elapsed time.
+/// step with its elapsed time and the latest line of its log.
 pub struct TerminalReporter {
     bars: indicatif::MultiProgress,
     overall: indicatif::ProgressBar,
     running: Mutex<std::collections::HashMap<StepKey, indicatif::ProgressBar>>,
+    print_logs: bool,
 }
 
 impl TerminalReporter {
-    /// A display on standard error.
-    pub fn new() -> TerminalReporter {
+    /// A display on standard error; with `print_logs` (`-L`), builders'
+    /// log lines are also printed above it as they are written.
+    pub fn new(print_logs: bool) -> TerminalReporter {
         let bars = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr());
         let overall = bars.add(indicatif::ProgressBar::new(0));
         overall.set_style(
@@ -179,7 +218,7 @@ impl TerminalReporter {
                 .progress_chars("=> "),
         );
         overall.set_prefix("imgx");
-        TerminalReporter { bars, overall, running: Mutex::new(std::collections::HashMap::new()) }
+        TerminalReporter { bars, overall, running: Mutex::new(std::collections::HashMap::new()), print_logs }
     }
 
     fn finish(&self, key: &StepKey, message: String) {
@@ -194,7 +233,7 @@ impl TerminalReporter {
 
 impl Default for TerminalReporter {
     fn default() -> Self {
-        TerminalReporter::new()
+        TerminalReporter::new(false)
     }
 }
 
@@ -221,10 +260,10 @@ impl Reporter for TerminalReporter {
     fn started(&self, key: &StepKey, step: &Step) {
         let bar = self.bars.insert_before(&self.overall, indicatif::ProgressBar::new_spinner());
         bar.set_style(
-            indicatif::ProgressStyle::with_template("  {spinner} {msg} {elapsed}")
+            indicatif::ProgressStyle::with_template("  {spinner} {prefix} {elapsed} {wide_msg:.dim}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
         );
-        bar.set_message(label(key, step));
+        bar.set_prefix(label(key, step));
         bar.enable_steady_tick(Duration::from_millis(120));
         self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(*key, bar);
     }
@@ -233,14 +272,30 @@ impl Reporter for TerminalReporter {
         self.finish(key, format!("  built {} in {:.1} s", label(key, step), duration.as_secs_f64()));
     }
 
-    fn failed(&self, key: &StepKey, step: &Step, message: &str, log_tail: &[String], log: Option<&Path>) {
-        let mut text = format!("  FAILED {}: {message}", label(key, step));
-        for line in log_tail {
-            text.push_str(&format!("\n    | {line}"));
+    fn failed(&self, key: &StepKey, step: &Step, failure: &Failed<'_>) {
+        let mut text = format!("  FAILED {}: {}", label(key, step), failure.message);
+        if !self.print_logs {
+            for line in failure.log_tail {
+                text.push_str(&format!("\n    | {line}"));
+            }
         }
-        if let Some(log) = log {
+        if let Some(log) = failure.log {
             text.push_str(&format!("\n    full log: {}", log.display()));
         }
+        if let Some(kept) = failure.kept {
+            text.push_str(&format!("\n    kept output: {}", kept.display()));
+        }
         self.finish(key, text);
+    }
+
+    fn log_line(&self, key: &StepKey, step: &Step, line: &str) {
+        if self.print_logs {
+            let _ = self.bars.println(format!("{}> {line}", step.name));
+        }
+        if let Some(bar) = self.running.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
+            // Control characters would move the cursor under the display.
+            let shown: String = line.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+            bar.set_message(shown);
+        }
     }
 }

@@ -32,6 +32,9 @@ pub struct Job<'a> {
     /// Whether the script runs with the VM's busybox even if the image has
     /// a shell.
     pub vm_shell: bool,
+    /// For `imgx vm shell`: the terminal type (`TERM`) of an interactive
+    /// shell on the console, which replaces the script.
+    pub interactive: Option<String>,
 }
 
 /// Where a step's `workdir` is copied to inside the image: a fixed name,
@@ -45,7 +48,7 @@ impl Job<'_> {
         let mut archive = tar::Builder::new(std::io::BufWriter::new(file));
         archive.mode(tar::HeaderMode::Deterministic);
         let io = |e| BuildError::io("writing", path, e);
-        let env = format!(
+        let mut env = format!(
             "IMGX_DATE='{}'\nIMGX_EPOCH={}\nIMGX_NETWORK={}\nIMGX_FILESYSTEMS='{}'\nIMGX_WORKDIR={WORKDIR}\nIMGX_SHELL={}\n",
             utc_date(self.epoch),
             self.epoch,
@@ -53,6 +56,10 @@ impl Job<'_> {
             self.file_systems.join(" "),
             if self.vm_shell { "vm" } else { "image" }
         );
+        match &self.interactive {
+            Some(term) => env.push_str(&format!("IMGX_MODE=shell\nIMGX_TERM={}\n", terminal_type(term))),
+            None => env.push_str("IMGX_MODE=script\n"),
+        }
         self.add_bytes(&mut archive, "env", 0o644, env.as_bytes()).map_err(io)?;
         self.add_bytes(&mut archive, "script", 0o644, self.script.as_bytes()).map_err(io)?;
         if !self.files.is_empty() {
@@ -122,6 +129,15 @@ impl Job<'_> {
     }
 }
 
+/// A `TERM` value safe to write into the job's shell variables, else
+/// `vt100`, which every terminal emulator understands.
+fn terminal_type(term: &str) -> &str {
+    let safe = !term.is_empty()
+        && term.len() <= 64
+        && term.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+'));
+    if safe { term } else { "vt100" }
+}
+
 /// `YYYY-MM-DD hh:mm:ss` in UTC, as busybox `date -s` takes it.
 pub fn utc_date(epoch: i64) -> String {
     let days = epoch.div_euclid(86_400);
@@ -149,5 +165,12 @@ mod tests {
         assert_eq!(utc_date(315_532_800), "1980-01-01 00:00:00");
         assert_eq!(utc_date(951_782_400), "2000-02-29 00:00:00");
         assert_eq!(utc_date(1_700_000_000), "2023-11-14 22:13:20");
+    }
+
+    #[test]
+    fn terminal_types_cannot_inject_shell_code() {
+        assert_eq!(terminal_type("xterm-256color"), "xterm-256color");
+        assert_eq!(terminal_type("x'; reboot; '"), "vt100");
+        assert_eq!(terminal_type(""), "vt100");
     }
 }

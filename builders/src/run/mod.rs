@@ -28,6 +28,7 @@
 mod accel;
 mod job;
 mod qemu;
+mod shell;
 
 use crate::builder::{BuildContext, BuildError, Builder, ParamError};
 use job::{Job, WORKDIR};
@@ -38,6 +39,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 pub use accel::{Accel, accel};
+pub use shell::{ShellError, VmShell, vm_shell};
 
 /// Runs a script inside a disk image in the build VM.
 pub struct RunBuilder;
@@ -314,6 +316,7 @@ impl Builder for RunBuilder {
             network: params.network,
             file_systems: file_systems(&out)?,
             vm_shell: params.vm_shell,
+            interactive: None,
         };
         let job_path = ctx.work.join("job.tar");
         job.write(&job_path)?;

@@ -92,12 +92,12 @@ enum Event {
     Closed,
 }
 
-/// A folder for the sockets, short enough for a socket path (108 bytes)
-/// wherever the store is, removed when dropped.
-struct SocketDir(PathBuf);
+/// A private temporary folder (for the sockets, whose paths must be short:
+/// 108 bytes, wherever the store is), removed when dropped.
+pub(super) struct SocketDir(pub(super) PathBuf);
 
 impl SocketDir {
-    fn new() -> std::io::Result<SocketDir> {
+    pub(super) fn new() -> std::io::Result<SocketDir> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("imgx-vm-{}-{n}", std::process::id()));
@@ -122,9 +122,14 @@ impl VmRun<'_> {
         "console=ttyS0 panic=-1 oops=panic quiet loglevel=4 rdinit=/init acpi=off 8250.nr_uarts=1 tsc=reliable no_timer_check mitigations=off"
     }
 
-    fn command(&self, sockets: &Path) -> Command {
+    /// The QEMU command: its channels wired to sockets in `sockets`, or,
+    /// without, the console to this process's terminal (or standard input
+    /// and output) and the other ports to nothing, with the disk behind a
+    /// throw-away overlay so that it is never written.
+    fn command(&self, sockets: Option<&Path>) -> Command {
         let mut command = Command::new(self.qemu);
         let drive = |path: &Path, extra: &str| format!("file={},format=raw,if=virtio,{extra}", path.display());
+        let disk_options = if sockets.is_some() { "cache=unsafe" } else { "snapshot=on" };
         command
             .args(["-accel", self.accel.name, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"])
             .args(["-m", &self.memory_mib.to_string(), "-smp", &self.cpus.to_string()])
@@ -134,12 +139,21 @@ impl VmRun<'_> {
             .arg(self.initrd)
             .args(["-append", Self::append()])
             .args(["-rtc", &format!("base={},clock=vm", self.date.replace(' ', "T"))])
-            .args(["-drive", &drive(self.disk, "cache=unsafe")])
+            .args(["-drive", &drive(self.disk, disk_options)])
             .args(["-drive", &drive(self.job, "readonly=on")])
             .args(["-device", "virtio-serial-pci"]);
         for (channel, name) in CHANNELS {
-            let path = sockets.join(format!("{name}.sock"));
-            command.args(["-chardev", &format!("socket,id={name},path={}", path.display())]);
+            let backend = match (sockets, channel) {
+                (Some(sockets), _) => {
+                    format!("socket,id={name},path={}", sockets.join(format!("{name}.sock")).display())
+                }
+                // Ctrl-C goes to the VM's shell, not to QEMU.
+                (None, Channel::Console) => format!("stdio,id={name},signal=off"),
+                // Not the `null` backend: it never reports itself open, so
+                // the guest's writes to the port would block forever.
+                (None, _) => format!("file,id={name},path=/dev/null"),
+            };
+            command.args(["-chardev", &backend]);
             if channel == Channel::Console {
                 command.args(["-serial", &format!("chardev:{name}")]);
             } else {
@@ -151,9 +165,22 @@ impl VmRun<'_> {
         } else {
             command.args(["-nic", "none"]);
         }
-        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        if sockets.is_some() {
+            command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        }
         die_with_parent(&mut command);
         command
+    }
+
+    /// Boots the VM with its console on this process's standard input and
+    /// output, for a person at a terminal, and waits until it powers off.
+    /// The disk is attached with `snapshot=on`: what the VM writes goes
+    /// to a temporary overlay and the file is never changed.
+    pub fn interactive(&self) -> Result<std::process::ExitStatus, BuildError> {
+        let mut child = self.command(None).spawn().map_err(|e| {
+            BuildError::Failed(format!("cannot start {} (Debian package qemu-system-x86): {e}", self.qemu.display()))
+        })?;
+        child.wait().map_err(|e| BuildError::Failed(format!("waiting for QEMU: {e}")))
     }
 
     /// Boots the VM, writes everything it prints to `log` (console lines
@@ -167,7 +194,7 @@ impl VmRun<'_> {
             listener.set_nonblocking(true).map_err(|e| BuildError::io("listening on", &path, e))?;
             listeners.push((channel, listener));
         }
-        let mut child = self.command(&sockets.0).spawn().map_err(|e| {
+        let mut child = self.command(Some(&sockets.0)).spawn().map_err(|e| {
             BuildError::Failed(format!("cannot start {} (Debian package qemu-system-x86): {e}", self.qemu.display()))
         })?;
         let started = Instant::now();

@@ -1,0 +1,243 @@
+//! `imgx vm fetch` and `imgx vm shell`: the build VM's packages, and the
+//! VM booted by hand with a disk for debugging a step.
+
+use super::{
+    EXIT_BUILD_FAILED, EXIT_ERROR, EXIT_HOST_TOOL, EXIT_STORE, EXIT_USAGE, Failure, evaluate_source, open_store,
+};
+use crate::cli::{TargetArgs, VmCommand, VmShellArgs};
+use crate::scheduler::report::{PlainReporter, Reporter, TerminalReporter};
+use crate::scheduler::{self, BuildOptions};
+use crate::session::Source;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The Debian metapackage that names the current cloud kernel.
+const KERNEL_METAPACKAGE: &str = "linux-image-cloud-amd64";
+/// The Debian package with a statically linked busybox.
+const BUSYBOX_PACKAGE: &str = "busybox-static";
+
+/// Runs `imgx vm …`.
+pub fn run(command: VmCommand) -> Result<(), Failure> {
+    match command {
+        VmCommand::Fetch { update } => fetch(update).map_err(|e| {
+            let code = match e {
+                FetchError::NoFolder | FetchError::Folder { .. } => EXIT_ERROR,
+                _ => EXIT_HOST_TOOL,
+            };
+            Failure::with_code(miette::Report::new(e), code)
+        }),
+        VmCommand::Shell(args) => shell(args),
+    }
+}
+
+/// Why `imgx vm fetch` failed.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+enum FetchError {
+    /// Neither `$IMGX_VM_PACKAGES`, `$XDG_CACHE_HOME` nor `$HOME` is set.
+    #[error("there is no folder for the build VM's packages: set IMGX_VM_PACKAGES, XDG_CACHE_HOME or HOME")]
+    NoFolder,
+    /// The package folder cannot be made or read.
+    #[error("cannot use the package folder {}: {source}", path.display())]
+    Folder { path: PathBuf, source: std::io::Error },
+    /// apt is not installed (or not runnable).
+    #[error("cannot run `{command}`: {source}")]
+    #[diagnostic(help(
+        "imgx vm fetch downloads Debian packages with apt; on other systems, set IMGX_VM_KERNEL and IMGX_VM_BUSYBOX to a kernel package and busybox instead"
+    ))]
+    Missing { command: String, source: std::io::Error },
+    /// An apt command failed.
+    #[error("`{command}` failed ({status}):\n{stderr}")]
+    #[diagnostic(help("apt needs its package lists (`apt-get update`) and a reachable mirror"))]
+    Failed { command: String, status: String, stderr: String },
+    /// apt knows the metapackage but it names no kernel.
+    #[error("`apt-cache depends {KERNEL_METAPACKAGE}` names no linux-image-<version> package:\n{output}")]
+    NoKernel { output: String },
+}
+
+/// The folder the bundled library reads the VM's packages from (see
+/// `stdlib/vm.nix`): `$IMGX_VM_PACKAGES`, else `$XDG_CACHE_HOME/imgx/vm`,
+/// else `~/.cache/imgx/vm`. Empty variables count as unset, as there.
+fn package_dir() -> Option<PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dir) = var("IMGX_VM_PACKAGES") {
+        return Some(dir);
+    }
+    let cache = var("XDG_CACHE_HOME").or_else(|| var("HOME").map(|home| home.join(".cache")))?;
+    Some(cache.join("imgx").join("vm"))
+}
+
+/// The kernel and busybox packages already in `dir`, as the library would
+/// find them.
+fn present(dir: &Path) -> Result<(Vec<String>, Vec<String>), FetchError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| FetchError::Folder { path: dir.to_path_buf(), source })?;
+    let (mut kernels, mut busyboxes) = (Vec::new(), Vec::new());
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".deb") {
+            continue;
+        }
+        let after = name.strip_prefix("linux-image-").and_then(|rest| rest.chars().next());
+        if after.is_some_and(|c| c.is_ascii_digit()) {
+            kernels.push(name);
+        } else if name.starts_with("busybox-static_") {
+            busyboxes.push(name);
+        }
+    }
+    kernels.sort();
+    busyboxes.sort();
+    Ok((kernels, busyboxes))
+}
+
+/// Whether this process runs as root: apt then downloads as root instead
+/// of its `_apt` user, which may not write to a folder in root's home.
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+}
+
+/// Runs an apt command and returns its standard output.
+fn apt(program: &str, args: &[&str], dir: Option<&Path>) -> Result<String, FetchError> {
+    let text = format!("{program} {}", args.join(" "));
+    let mut command = Command::new(program);
+    command.args(args).env("LC_ALL", "C").env("DEBIAN_FRONTEND", "noninteractive");
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let output = command.output().map_err(|source| FetchError::Missing { command: text.clone(), source })?;
+    if !output.status.success() {
+        return Err(FetchError::Failed {
+            command: text,
+            status: output.status.to_string(),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The concrete kernel package the metapackage depends on, from
+/// `apt-cache depends` (`  Depends: linux-image-6.1.0-56-cloud-amd64`).
+fn kernel_package(depends: &str) -> Option<String> {
+    depends.lines().find_map(|line| {
+        let name = line.trim().trim_start_matches('|').strip_prefix("Depends:")?.trim();
+        let version = name.strip_prefix("linux-image-")?;
+        (version.starts_with(|c: char| c.is_ascii_digit()) && !name.contains(['<', ' '])).then(|| name.to_string())
+    })
+}
+
+fn fetch(update: bool) -> Result<(), FetchError> {
+    let dir = package_dir().ok_or(FetchError::NoFolder)?;
+    std::fs::create_dir_all(&dir).map_err(|source| FetchError::Folder { path: dir.clone(), source })?;
+    let (kernels, busyboxes) = present(&dir)?;
+    if !update && let (Some(kernel), Some(busybox)) = (kernels.last(), busyboxes.last()) {
+        eprintln!(
+            "imgx: the build VM's packages are already in {}: {kernel}, {busybox} (`imgx vm fetch --update` fetches newer ones)",
+            dir.display()
+        );
+        return Ok(());
+    }
+    let depends = apt("apt-cache", &["depends", KERNEL_METAPACKAGE], None)?;
+    let kernel = kernel_package(&depends).ok_or(FetchError::NoKernel { output: depends.trim().to_string() })?;
+    let mut args = vec!["download", "-q"];
+    if is_root() {
+        args.extend(["-o", "APT::Sandbox::User=root"]);
+    }
+    args.extend([kernel.as_str(), BUSYBOX_PACKAGE]);
+    eprintln!("imgx: downloading {kernel} and {BUSYBOX_PACKAGE} into {}", dir.display());
+    apt("apt-get", &args, Some(&dir))?;
+    let (kernels, busyboxes) = present(&dir)?;
+    eprintln!(
+        "imgx: the build VM's packages are in {}: {}, {}",
+        dir.display(),
+        kernels.last().map(String::as_str).unwrap_or("?"),
+        busyboxes.last().map(String::as_str).unwrap_or("?")
+    );
+    Ok(())
+}
+
+/// The disk `imgx vm shell` opens: the one given, or `./result`.
+fn shell_disk(given: Option<PathBuf>) -> Result<PathBuf, Failure> {
+    if let Some(disk) = given {
+        return Ok(disk);
+    }
+    let result = PathBuf::from("result");
+    if result.is_file() {
+        return Ok(result);
+    }
+    Err(Failure::with_code(
+        miette::miette!(
+            help = "build a disk first (`imgx build` links it as ./result), or name one: imgx vm shell DISK",
+            "no disk given, and ./result is not a disk image file"
+        ),
+        EXIT_USAGE,
+    ))
+}
+
+/// Builds (or finds in the store) the default build VM, as `imgx build`
+/// would build `(import <imgx>).vm`, and returns its folder.
+fn build_vm(includes: &[String]) -> Result<PathBuf, Failure> {
+    let store = open_store()?;
+    let target = TargetArgs {
+        file: None,
+        attr: None,
+        arg: Vec::new(),
+        argstr: Vec::new(),
+        include: includes.to_vec(),
+        no_eval_cache: false,
+    };
+    let evaluated = evaluate_source(Source::Expr("(import <imgx>).vm".into()), &target, &store)?;
+    use std::io::IsTerminal;
+    let reporter: Box<dyn Reporter> = if std::io::stderr().is_terminal() {
+        Box::new(TerminalReporter::new(false))
+    } else {
+        Box::new(PlainReporter::new(false))
+    };
+    let options = BuildOptions { jobs: 1, keep_going: false, keep_failed: false };
+    let report = scheduler::build(&store, &evaluated.steps, &evaluated.targets, &options, reporter.as_ref())
+        .map_err(|e| Failure::with_code(miette::miette!("{e}"), EXIT_STORE))?;
+    drop(reporter);
+    let output = evaluated.targets.first().and_then(|t| report.results.get(t)).and_then(|r| r.output);
+    match output {
+        Some(output) => Ok(store.object_path(&output)),
+        None => Err(Failure::with_code(
+            miette::miette!(help = "`imgx log KEY` shows the step's whole log", "the build VM could not be built"),
+            EXIT_BUILD_FAILED,
+        )),
+    }
+}
+
+fn shell(args: VmShellArgs) -> Result<(), Failure> {
+    let disk = shell_disk(args.disk)?;
+    let vm = build_vm(&args.include)?;
+    let term = std::env::var("TERM").unwrap_or_default();
+    let shell = imgx_builders::VmShell {
+        vm: &vm,
+        disk: &disk,
+        memory_mib: args.memory,
+        cpus: args.cpus,
+        vm_shell: args.busybox,
+        term,
+    };
+    match imgx_builders::vm_shell(&shell) {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(Failure::with_code(miette::miette!("QEMU exited with {status}"), EXIT_HOST_TOOL)),
+        Err(error @ imgx_builders::ShellError::Vm(_)) => {
+            Err(Failure::with_code(miette::Report::msg(error.to_string()), EXIT_HOST_TOOL))
+        }
+        Err(error) => Err(Failure::with_code(miette::Report::msg(error.to_string()), EXIT_ERROR)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kernel_is_read_from_apt_cache_depends() {
+        let output = "linux-image-cloud-amd64\n  Depends: linux-image-6.1.0-56-cloud-amd64\n";
+        assert_eq!(kernel_package(output).as_deref(), Some("linux-image-6.1.0-56-cloud-amd64"));
+        let alternatives = "linux-image-cloud-amd64\n |Depends: linux-image-6.12.9-cloud-amd64\n  Depends: foo\n";
+        assert_eq!(kernel_package(alternatives).as_deref(), Some("linux-image-6.12.9-cloud-amd64"));
+        assert_eq!(kernel_package("linux-image-cloud-amd64\n  Depends: <linux-image-virtual>\n"), None);
+        assert_eq!(kernel_package(""), None);
+    }
+}
