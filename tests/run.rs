@@ -315,6 +315,7 @@ in imgx.run {{ name = "online"; disk = base; network = true; hash = "{hash}";
     let output = project.imgx(&["build"]);
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     let text = stderr(&output);
+    assert!(text.contains("note: online") && text.contains("impure"), "imgx build says the step is impure: {text}");
     let hash = text
         .split("use hash = \"")
         .nth(1)

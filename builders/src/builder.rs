@@ -90,6 +90,10 @@ pub struct BuildContext<'a> {
     pub log: &'a mut dyn Write,
     /// Where each input's output object lives.
     pub inputs: &'a BTreeMap<InputRef, PathBuf>,
+    /// Tells the person running the build something about this step
+    /// beyond its log (that it is impure, how the build VM runs), shown
+    /// above the progress display.
+    pub notice: &'a dyn Fn(&str),
 }
 
 impl<'a> BuildContext<'a> {

@@ -99,9 +99,17 @@ fn try_realise(
         input_paths.insert(*input, store.object_path(&object));
     }
     let mut log = LiveLog::new(reporter, key, step);
+    let notice = |message: &str| reporter.notice(key, step, message);
     let outcome = {
-        let mut context =
-            BuildContext { step, key: content_key, out: out.clone(), work, log: &mut log, inputs: &input_paths };
+        let mut context = BuildContext {
+            step,
+            key: content_key,
+            out: out.clone(),
+            work,
+            log: &mut log,
+            inputs: &input_paths,
+            notice: &notice,
+        };
         builder.build(&mut context)
     };
     let log = log.finish();

@@ -25,6 +25,9 @@ pub trait Reporter: Sync {
     /// A running step's builder wrote a line to its log (without the
     /// newline). Ignored unless the reporter shows logs live.
     fn log_line(&self, _key: &StepKey, _step: &Step, _line: &str) {}
+    /// A running step has something to say beyond its log: that it is
+    /// impure, how the build VM runs.
+    fn notice(&self, key: &StepKey, step: &Step, message: &str);
 }
 
 /// What a reporter says about a failed step.
@@ -91,6 +94,10 @@ impl Reporter for JsonReporter {
 
     fn started(&self, key: &StepKey, step: &Step) {
         self.emit("started", key, step, serde_json::json!({}));
+    }
+
+    fn notice(&self, key: &StepKey, step: &Step, message: &str) {
+        self.emit("notice", key, step, serde_json::json!({ "message": message }));
     }
 
     fn built(&self, key: &StepKey, step: &Step, output: &ObjectHash, duration: Duration) {
@@ -167,6 +174,10 @@ impl Reporter for PlainReporter {
 
     fn started(&self, key: &StepKey, step: &Step) {
         self.line(format!("building {}", label(key, step)));
+    }
+
+    fn notice(&self, key: &StepKey, step: &Step, message: &str) {
+        self.line(format!("note: {}: {message}", label(key, step)));
     }
 
     fn built(&self, key: &StepKey, step: &Step, _output: &ObjectHash, duration: Duration) {
@@ -266,6 +277,10 @@ impl Reporter for TerminalReporter {
         bar.set_prefix(label(key, step));
         bar.enable_steady_tick(Duration::from_millis(120));
         self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(*key, bar);
+    }
+
+    fn notice(&self, key: &StepKey, step: &Step, message: &str) {
+        self.bars.println(format!("  note: {}: {message}", label(key, step))).ok();
     }
 
     fn built(&self, key: &StepKey, step: &Step, _output: &ObjectHash, duration: Duration) {

@@ -177,11 +177,11 @@ fn qemu_binary() -> PathBuf {
 }
 
 /// Says once per process which accelerator the build VM uses, and why.
-fn notice(accel: &Accel) {
+fn accel_notice(accel: &Accel, notice: &dyn Fn(&str)) {
     static SAID: OnceLock<()> = OnceLock::new();
     SAID.get_or_init(|| {
         let how = if accel.name == "kvm" { "KVM" } else { "TCG (software emulation, slower)" };
-        eprintln!("imgx: the build VM runs with {how}: {}", accel.reason);
+        notice(&format!("the build VM runs with {how}: {}", accel.reason));
     });
 }
 
@@ -323,7 +323,7 @@ impl Builder for RunBuilder {
 
         let qemu = qemu_binary();
         let accel = accel(&qemu);
-        notice(&accel);
+        accel_notice(&accel, ctx.notice);
         writeln!(
             ctx.log,
             "build VM: {} ({}), {} MiB, {} CPU(s), timeout {} s",
@@ -331,7 +331,9 @@ impl Builder for RunBuilder {
         )
         .ok();
         if params.network {
-            writeln!(ctx.log, "network: on (impure step; its output is checked against the declared hash)").ok();
+            let what = "impure: the build VM has a network, so the output is checked against the declared hash";
+            (ctx.notice)(what);
+            writeln!(ctx.log, "{what}").ok();
         }
         let date = job::utc_date(epoch);
         let run = VmRun {

@@ -85,7 +85,7 @@ pub fn vm_shell(shell: &VmShell<'_>) -> Result<std::process::ExitStatus, ShellEr
     .write(&job_path)?;
     let qemu = super::qemu_binary();
     let accel = super::accel(&qemu);
-    super::notice(&accel);
+    super::accel_notice(&accel, &|message| eprintln!("imgx: {message}"));
     let date = super::job::utc_date(epoch);
     let run = VmRun {
         qemu: &qemu,
