@@ -363,9 +363,10 @@ impl Builder for RunBuilder {
                     params.timeout, params.timeout
                 )));
             }
-            Outcome::Panicked => {
+            Outcome::Panicked(message) => {
                 return Err(BuildError::Failed(format!(
-                    "the build VM's kernel panicked; its console ended with:\n{}",
+                    "the build VM's kernel panicked ({}); its console ended with:\n{}",
+                    message.trim(),
                     console()
                 )));
             }

@@ -60,8 +60,8 @@ pub enum Outcome {
     InitFailed(String),
     /// The timeout passed; the VM was killed.
     TimedOut,
-    /// The kernel panicked.
-    Panicked,
+    /// The kernel panicked (its panic line).
+    Panicked(String),
     /// QEMU stopped (or could not start) before the init reported a result.
     Stopped(String),
 }
@@ -238,8 +238,8 @@ impl VmRun<'_> {
             }
         } else if let Some(message) = status_text.strip_prefix("error ") {
             Outcome::InitFailed(message.to_string())
-        } else if reader.console.iter().any(|l| l.contains("Kernel panic")) {
-            Outcome::Panicked
+        } else if let Some(message) = reader.panic.take() {
+            Outcome::Panicked(message)
         } else if !status.success() {
             let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
             Outcome::Stopped(format!("QEMU exited with {status}: {last}"))
@@ -329,11 +329,13 @@ struct Collector<'a> {
     partial: [Vec<u8>; 3],
     status: Vec<u8>,
     console: VecDeque<String>,
+    /// The kernel's panic message, wherever it was in the console.
+    panic: Option<String>,
 }
 
 impl<'a> Collector<'a> {
     fn new(log: &'a mut dyn Write) -> Collector<'a> {
-        Collector { log, partial: Default::default(), status: Vec::new(), console: VecDeque::new() }
+        Collector { log, partial: Default::default(), status: Vec::new(), console: VecDeque::new(), panic: None }
     }
 
     fn take(&mut self, event: Event) {
@@ -356,6 +358,9 @@ impl<'a> Collector<'a> {
     fn line(&mut self, channel: Channel, text: String) {
         if channel == Channel::Console {
             let _ = writeln!(self.log, "[vm] {text}");
+            if self.panic.is_none() && text.contains("Kernel panic") {
+                self.panic = Some(text.clone());
+            }
             if self.console.len() == CONSOLE_TAIL {
                 self.console.pop_front();
             }
