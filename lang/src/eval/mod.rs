@@ -5,6 +5,7 @@
 mod coerce;
 mod compare;
 mod env;
+mod interpolate;
 mod ops;
 
 pub use coerce::CoerceMode;
@@ -738,28 +739,6 @@ impl Vm {
             entries.push(Attr { name, value, span: Some(attr.span) });
         }
         Ok(Value::attrs(Attrs::from_unsorted(entries)))
-    }
-
-    #[inline(never)]
-    fn interpolate(&mut self, parts: &[Rc<Expr>], env: &Env, span: Span) -> EvalResult<Value> {
-        let mut pieces: smallvec::SmallVec<[Rc<NixStr>; 4]> = smallvec::SmallVec::new();
-        for part in parts {
-            let value = self.eval(part, env)?;
-            match value {
-                Value::String(s) => pieces.push(s),
-                other => pieces.push(
-                    self.coerce_to_string(&other, CoerceMode::Interpolation, true)
-                        .map_err(|e| at(e, part.span().unwrap_or(span)))?,
-                ),
-            }
-        }
-        // One allocation of the exact size.
-        let length = pieces.iter().map(|p| p.as_bytes().len()).sum();
-        let mut builder = crate::value::StringBuilder::with_capacity(length);
-        for piece in &pieces {
-            builder.push_str(piece);
-        }
-        Ok(Value::String(builder.finish()))
     }
 
     fn find_in_search_path(&mut self, name: &str) -> EvalResult<Value> {
