@@ -310,6 +310,11 @@ impl Vm {
                     let arg = self.make_thunk(arg, env);
                     return self.call(function, arg, Some(*span));
                 }
+                if let [first, second] = &**args {
+                    let first = self.make_argument(first, env);
+                    let second = self.make_argument(second, env);
+                    return self.call2(function, first, second, Some(*span));
+                }
                 let args: Vec<Value> = args.iter().map(|arg| self.make_argument(arg, env)).collect();
                 self.call_many(function, args, *span)
             }
@@ -512,9 +517,49 @@ impl Vm {
                     continue;
                 }
             }
+            if let Some(next) = args.peek()
+                && let Some(inner) = curried_body(&function)
+            {
+                let inner = inner.clone();
+                let next = next.clone();
+                args.next();
+                function = self.call_curried(&function, inner, arg, next, Some(span))?;
+                continue;
+            }
             function = self.call(function, arg, Some(span))?;
         }
         Ok(function)
+    }
+
+    /// Applies a (forced) function to two arguments in turn. A lambda
+    /// `a: b: body` receives both without building the closure `b: body`.
+    pub fn call2(&mut self, function: Value, a: Value, b: Value, span: Option<Span>) -> EvalResult<Value> {
+        if let Some(inner) = curried_body(&function) {
+            let inner = inner.clone();
+            return self.call_curried(&function, inner, a, b, span);
+        }
+        let partial = self.call(function, a, span)?;
+        self.call(partial, b, span)
+    }
+
+    /// Calls `inner`, the body of the lambda `function` (see
+    /// [`curried_body`]), with `a` bound in the outer frame and `b` as its
+    /// own argument. The outer call could not fail: its body only makes
+    /// the closure this skips.
+    fn call_curried(
+        &mut self,
+        function: &Value,
+        inner: Rc<LambdaExpr>,
+        a: Value,
+        b: Value,
+        span: Option<Span>,
+    ) -> EvalResult<Value> {
+        let Value::Lambda(outer) = function else { unreachable!("curried_body only accepts lambdas") };
+        if self.depth >= self.options.max_call_depth {
+            return Err(at_opt(EvalError::new(ErrorKind::StackOverflow(self.options.max_call_depth)), span));
+        }
+        let closure = Closure { lambda: inner, env: outer.env.child_with_one(a) };
+        self.call_lambda(&closure, b, span)
     }
 
     /// Applies a (forced) function to one argument.
@@ -789,6 +834,7 @@ impl Vm {
 /// already evaluated variables, computed on the spot instead of thunked.
 /// This is unobservable: the operation cannot fail, diverge or have an
 /// effect, so evaluating it early gives exactly the value forcing would.
+#[inline]
 fn cheap_int_op(op: crate::ir::BinOp, lhs: &Expr, rhs: &Expr, env: &Env) -> Option<Value> {
     let operand = |expr: &Expr| match expr {
         Expr::Const(Value::Int(n)) => Some(*n),
@@ -799,6 +845,18 @@ fn cheap_int_op(op: crate::ir::BinOp, lhs: &Expr, rhs: &Expr, env: &Env) -> Opti
         _ => None,
     };
     ops::int_fast_path(op, operand(lhs)?, operand(rhs)?)
+}
+
+/// The inner lambda of a function `a: b: body` (plain first parameter,
+/// body a lambda), which a call with two arguments can enter directly.
+fn curried_body(function: &Value) -> Option<&Rc<LambdaExpr>> {
+    match function {
+        Value::Lambda(closure) => match (&closure.lambda.param, &*closure.lambda.body) {
+            (Param::Ident(_), Expr::Lambda(inner)) => Some(inner),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// A "value is X while Y was expected" error.
