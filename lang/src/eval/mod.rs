@@ -234,17 +234,24 @@ impl Vm {
                 let arg = self.make_argument(&args[0], env);
                 self.call(function, arg, Some(*span))
             }
-            Expr::If { cond, then, otherwise, span } => match self.eval_operand(cond, env)? {
-                Value::Bool(true) => self.eval(then, env),
-                Value::Bool(false) => self.eval(otherwise, env),
-                other => Err(EvalError::at(type_error_kind("a Boolean", &other), *span)),
-            },
+            Expr::If { cond, then, otherwise, span } => {
+                let cond = self.eval_operand(cond, env)?;
+                let branch = match &cond {
+                    Value::Bool(true) => then,
+                    Value::Bool(false) => otherwise,
+                    other => return Err(EvalError::at(type_error_kind("a Boolean", other), *span)),
+                };
+                cond.dispose();
+                self.eval(branch, env)
+            }
             Expr::BinOp(op, lhs, rhs, span) => {
                 let lhs = self.eval_operand(lhs, env)?;
                 let rhs = self.eval_operand(rhs, env)?;
                 if let (Value::Int(a), Value::Int(b)) = (&lhs, &rhs)
                     && let Some(result) = ops::int_fast_path(*op, *a, *b)
                 {
+                    lhs.dispose();
+                    rhs.dispose();
                     return Ok(result);
                 }
                 self.binop_at(*op, lhs, rhs, *span)
@@ -838,10 +845,12 @@ impl Vm {
 fn cheap_int_op(op: crate::ir::BinOp, lhs: &Expr, rhs: &Expr, env: &Env) -> Option<Value> {
     let operand = |expr: &Expr| match expr {
         Expr::Const(Value::Int(n)) => Some(*n),
-        Expr::Var(slot, _) => match env.lookup_evaluated(*slot)? {
-            Value::Int(n) => Some(n),
-            _ => None,
-        },
+        Expr::Var(slot, _) => {
+            let value = env.lookup_evaluated(*slot)?;
+            let n = if let Value::Int(n) = value { Some(n) } else { None };
+            value.dispose();
+            n
+        }
         _ => None,
     };
     ops::int_fast_path(op, operand(lhs)?, operand(rhs)?)
