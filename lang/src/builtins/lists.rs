@@ -84,6 +84,9 @@ fn sort(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
         && app.op.name == "lessThan"
         && app.args.is_empty()
     {
+        if let Some(sorted) = sort_plain(&items) {
+            return Ok(Value::list(sorted));
+        }
         merge_sort(&mut items, &mut |a, b| Ok(vm.compare(a, b)? == std::cmp::Ordering::Less))?;
         return Ok(Value::list(items));
     }
@@ -93,6 +96,38 @@ fn sort(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
         vm.force_bool(&less)
     })?;
     Ok(Value::list(items))
+}
+
+/// `sort lessThan` of a list of only integers or only strings, where
+/// comparing cannot fail: sorted natively (stably, so that equal strings
+/// with different contexts keep their order). `None` for other lists.
+fn sort_plain(items: &[Value]) -> Option<Vec<Value>> {
+    match items.first()? {
+        Value::Int(_) => {
+            let mut ints = items
+                .iter()
+                .map(|item| match item {
+                    Value::Int(n) => Some(*n),
+                    _ => None,
+                })
+                .collect::<Option<Vec<i64>>>()?;
+            // Equal integers are indistinguishable, so stability is moot.
+            ints.sort_unstable();
+            Some(ints.into_iter().map(Value::Int).collect())
+        }
+        Value::String(_) => {
+            if !items.iter().all(|item| matches!(item, Value::String(_))) {
+                return None;
+            }
+            let mut strings = items.to_vec();
+            strings.sort_by(|a, b| match (a, b) {
+                (Value::String(a), Value::String(b)) => a.as_bytes().cmp(b.as_bytes()),
+                _ => std::cmp::Ordering::Equal,
+            });
+            Some(strings)
+        }
+        _ => None,
+    }
 }
 
 /// Stable merge sort with a fallible "less than".
@@ -335,5 +370,45 @@ impl KeyHash {
             Value::Path(p) => Some(KeyHash::Path(p.to_string())),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::{Context, NixStr};
+
+    fn ints(values: &[Value]) -> Vec<i64> {
+        values.iter().map(|v| if let Value::Int(n) = v { *n } else { panic!("not an int") }).collect()
+    }
+
+    #[test]
+    fn plain_sort_orders_integers() {
+        let items: Vec<Value> = [3, -1, 2, 3, 0].into_iter().map(Value::Int).collect();
+        assert_eq!(ints(&sort_plain(&items).expect("all integers")), [-1, 0, 2, 3, 3]);
+    }
+
+    #[test]
+    fn plain_sort_keeps_equal_strings_in_order() {
+        let tagged = |text: &str, tag: &str| {
+            Value::String(NixStr::with_context(text.as_bytes(), Context::from([Box::from(tag)])))
+        };
+        let items = vec![tagged("b", "/1"), tagged("a", "/2"), tagged("b", "/3"), tagged("a", "/4")];
+        let sorted = sort_plain(&items).expect("all strings");
+        let tags: Vec<String> = sorted
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => s.context().and_then(|c| c.first()).map(|t| t.to_string()).unwrap_or_default(),
+                _ => panic!("not a string"),
+            })
+            .collect();
+        assert_eq!(tags, ["/2", "/4", "/1", "/3"]);
+    }
+
+    #[test]
+    fn plain_sort_declines_mixed_lists() {
+        assert!(sort_plain(&[Value::Int(1), Value::Float(0.5)]).is_none());
+        assert!(sort_plain(&[Value::string("a"), Value::Int(1)]).is_none());
+        assert!(sort_plain(&[Value::Null]).is_none());
     }
 }

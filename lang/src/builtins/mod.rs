@@ -201,8 +201,7 @@ impl Vm {
             let result = (app.op.run)(self, vec![a, b])?;
             return self.force(&result);
         }
-        let partial = self.call(function.clone(), a, None)?;
-        let result = self.call(partial, b, None)?;
+        let result = self.call2(function.clone(), a, b, None)?;
         self.force(&result)
     }
 

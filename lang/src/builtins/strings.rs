@@ -88,14 +88,15 @@ fn replace_strings(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
             "'from' and 'to' arguments to 'replaceStrings' have different lengths".into(),
         )));
     }
-    let patterns = from.iter().map(|item| vm.force_string(item)).collect::<EvalResult<Vec<_>>>()?;
-    let replacements = to.iter().map(|item| vm.force_string(item)).collect::<EvalResult<Vec<_>>>()?;
+    // Few patterns is the rule: keep them off the heap.
+    let patterns = from.iter().map(|item| vm.force_string(item)).collect::<EvalResult<Few<_>>>()?;
+    let replacements = to.iter().map(|item| vm.force_string(item)).collect::<EvalResult<Few<_>>>()?;
     let input = vm.force_string(&args[2])?;
     if patterns.is_empty() {
         return Ok(Value::String(input));
     }
-    let pattern_bytes: Vec<&[u8]> = patterns.iter().map(|p| p.as_bytes()).collect();
-    let replacement_bytes: Vec<&[u8]> = replacements.iter().map(|r| r.as_bytes()).collect();
+    let pattern_bytes: Few<&[u8]> = patterns.iter().map(|p| p.as_bytes()).collect();
+    let replacement_bytes: Few<&[u8]> = replacements.iter().map(|r| r.as_bytes()).collect();
     let (bytes, used) = replace_bytes(input.as_bytes(), &pattern_bytes, &replacement_bytes);
     let mut context: Context = input.context().cloned().unwrap_or_default();
     for (replacement, _) in replacements.iter().zip(&used).filter(|(_, used)| **used) {
@@ -106,13 +107,16 @@ fn replace_strings(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     Ok(Value::String(NixStr::with_context(bytes, context)))
 }
 
+/// A short sequence, inline up to the usual number of `replaceStrings` patterns.
+type Few<T> = smallvec::SmallVec<[T; 4]>;
+
 /// Nix's `replaceStrings` scan: at each position the first pattern that
 /// matches is replaced and the scan continues after it; an empty pattern
 /// matches at every position, including the end, and consumes one byte.
 /// Returns the result and, per pattern, whether it was used.
-fn replace_bytes(input: &[u8], from: &[&[u8]], to: &[&[u8]]) -> (Vec<u8>, Vec<bool>) {
+fn replace_bytes(input: &[u8], from: &[&[u8]], to: &[&[u8]]) -> (Vec<u8>, Few<bool>) {
     let mut out = Vec::with_capacity(input.len());
-    let mut used = vec![false; from.len()];
+    let mut used: Few<bool> = smallvec::smallvec![false; from.len()];
     // Bytes that can start a match; runs of other bytes are copied at once.
     let has_empty = from.iter().any(|pattern| pattern.is_empty());
     let mut starts = [false; 256];
@@ -342,7 +346,7 @@ mod tests {
     #[test]
     fn replace_reports_which_patterns_were_used() {
         let (_, used) = replace_bytes(b"abc", &[b"x", b"b"], &[b"1", b"2"]);
-        assert_eq!(used, vec![false, true]);
+        assert_eq!(&used[..], [false, true]);
     }
 
     #[test]

@@ -78,7 +78,7 @@ impl Vm {
 }
 
 /// Decimal digits of an integer in a stack buffer (no heap allocation).
-fn format_int(n: i64) -> ArrayString {
+pub(super) fn format_int(n: i64) -> ArrayString {
     let mut buffer = [0u8; 20];
     let mut position = buffer.len();
     let negative = n < 0;
@@ -103,13 +103,13 @@ fn format_int(n: i64) -> ArrayString {
 }
 
 /// A short string on the stack.
-struct ArrayString {
+pub(super) struct ArrayString {
     bytes: [u8; 21],
     len: usize,
 }
 
 impl ArrayString {
-    fn as_bytes(&self) -> &[u8] {
+    pub(super) fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
     }
 }

@@ -5,6 +5,7 @@
 mod coerce;
 mod compare;
 mod env;
+mod interpolate;
 mod ops;
 
 pub use coerce::CoerceMode;
@@ -233,17 +234,24 @@ impl Vm {
                 let arg = self.make_argument(&args[0], env);
                 self.call(function, arg, Some(*span))
             }
-            Expr::If { cond, then, otherwise, span } => match self.eval_operand(cond, env)? {
-                Value::Bool(true) => self.eval(then, env),
-                Value::Bool(false) => self.eval(otherwise, env),
-                other => Err(EvalError::at(type_error_kind("a Boolean", &other), *span)),
-            },
+            Expr::If { cond, then, otherwise, span } => {
+                let cond = self.eval_operand(cond, env)?;
+                let branch = match &cond {
+                    Value::Bool(true) => then,
+                    Value::Bool(false) => otherwise,
+                    other => return Err(EvalError::at(type_error_kind("a Boolean", other), *span)),
+                };
+                cond.dispose();
+                self.eval(branch, env)
+            }
             Expr::BinOp(op, lhs, rhs, span) => {
                 let lhs = self.eval_operand(lhs, env)?;
                 let rhs = self.eval_operand(rhs, env)?;
                 if let (Value::Int(a), Value::Int(b)) = (&lhs, &rhs)
                     && let Some(result) = ops::int_fast_path(*op, *a, *b)
                 {
+                    lhs.dispose();
+                    rhs.dispose();
                     return Ok(result);
                 }
                 self.binop_at(*op, lhs, rhs, *span)
@@ -308,6 +316,11 @@ impl Vm {
                 if let [arg] = &**args {
                     let arg = self.make_thunk(arg, env);
                     return self.call(function, arg, Some(*span));
+                }
+                if let [first, second] = &**args {
+                    let first = self.make_argument(first, env);
+                    let second = self.make_argument(second, env);
+                    return self.call2(function, first, second, Some(*span));
                 }
                 let args: Vec<Value> = args.iter().map(|arg| self.make_argument(arg, env)).collect();
                 self.call_many(function, args, *span)
@@ -511,9 +524,49 @@ impl Vm {
                     continue;
                 }
             }
+            if let Some(next) = args.peek()
+                && let Some(inner) = curried_body(&function)
+            {
+                let inner = inner.clone();
+                let next = next.clone();
+                args.next();
+                function = self.call_curried(&function, inner, arg, next, Some(span))?;
+                continue;
+            }
             function = self.call(function, arg, Some(span))?;
         }
         Ok(function)
+    }
+
+    /// Applies a (forced) function to two arguments in turn. A lambda
+    /// `a: b: body` receives both without building the closure `b: body`.
+    pub fn call2(&mut self, function: Value, a: Value, b: Value, span: Option<Span>) -> EvalResult<Value> {
+        if let Some(inner) = curried_body(&function) {
+            let inner = inner.clone();
+            return self.call_curried(&function, inner, a, b, span);
+        }
+        let partial = self.call(function, a, span)?;
+        self.call(partial, b, span)
+    }
+
+    /// Calls `inner`, the body of the lambda `function` (see
+    /// [`curried_body`]), with `a` bound in the outer frame and `b` as its
+    /// own argument. The outer call could not fail: its body only makes
+    /// the closure this skips.
+    fn call_curried(
+        &mut self,
+        function: &Value,
+        inner: Rc<LambdaExpr>,
+        a: Value,
+        b: Value,
+        span: Option<Span>,
+    ) -> EvalResult<Value> {
+        let Value::Lambda(outer) = function else { unreachable!("curried_body only accepts lambdas") };
+        if self.depth >= self.options.max_call_depth {
+            return Err(at_opt(EvalError::new(ErrorKind::StackOverflow(self.options.max_call_depth)), span));
+        }
+        let closure = Closure { lambda: inner, env: outer.env.child_with_one(a) };
+        self.call_lambda(&closure, b, span)
     }
 
     /// Applies a (forced) function to one argument.
@@ -740,28 +793,6 @@ impl Vm {
         Ok(Value::attrs(Attrs::from_unsorted(entries)))
     }
 
-    #[inline(never)]
-    fn interpolate(&mut self, parts: &[Rc<Expr>], env: &Env, span: Span) -> EvalResult<Value> {
-        let mut pieces: smallvec::SmallVec<[Rc<NixStr>; 4]> = smallvec::SmallVec::new();
-        for part in parts {
-            let value = self.eval(part, env)?;
-            match value {
-                Value::String(s) => pieces.push(s),
-                other => pieces.push(
-                    self.coerce_to_string(&other, CoerceMode::Interpolation, true)
-                        .map_err(|e| at(e, part.span().unwrap_or(span)))?,
-                ),
-            }
-        }
-        // One allocation of the exact size.
-        let length = pieces.iter().map(|p| p.as_bytes().len()).sum();
-        let mut builder = crate::value::StringBuilder::with_capacity(length);
-        for piece in &pieces {
-            builder.push_str(piece);
-        }
-        Ok(Value::String(builder.finish()))
-    }
-
     fn find_in_search_path(&mut self, name: &str) -> EvalResult<Value> {
         for entry in &self.options.search_path {
             let candidate = if entry.prefix.is_empty() {
@@ -810,16 +841,31 @@ impl Vm {
 /// already evaluated variables, computed on the spot instead of thunked.
 /// This is unobservable: the operation cannot fail, diverge or have an
 /// effect, so evaluating it early gives exactly the value forcing would.
+#[inline]
 fn cheap_int_op(op: crate::ir::BinOp, lhs: &Expr, rhs: &Expr, env: &Env) -> Option<Value> {
     let operand = |expr: &Expr| match expr {
         Expr::Const(Value::Int(n)) => Some(*n),
-        Expr::Var(slot, _) => match env.lookup_evaluated(*slot)? {
-            Value::Int(n) => Some(n),
-            _ => None,
-        },
+        Expr::Var(slot, _) => {
+            let value = env.lookup_evaluated(*slot)?;
+            let n = if let Value::Int(n) = value { Some(n) } else { None };
+            value.dispose();
+            n
+        }
         _ => None,
     };
     ops::int_fast_path(op, operand(lhs)?, operand(rhs)?)
+}
+
+/// The inner lambda of a function `a: b: body` (plain first parameter,
+/// body a lambda), which a call with two arguments can enter directly.
+fn curried_body(function: &Value) -> Option<&Rc<LambdaExpr>> {
+    match function {
+        Value::Lambda(closure) => match (&closure.lambda.param, &*closure.lambda.body) {
+            (Param::Ident(_), Expr::Lambda(inner)) => Some(inner),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// A "value is X while Y was expected" error.

@@ -16,6 +16,8 @@ pub(crate) fn int_fast_path(op: BinOp, a: i64, b: i64) -> Option<Value> {
         BinOp::Add => Value::Int(a.checked_add(b)?),
         BinOp::Sub => Value::Int(a.checked_sub(b)?),
         BinOp::Mul => Value::Int(a.checked_mul(b)?),
+        // `None` for a zero divisor and for the one overflowing quotient.
+        BinOp::Div => Value::Int(a.checked_div(b)?),
         BinOp::Less => Value::Bool(a < b),
         BinOp::LessEq => Value::Bool(a <= b),
         BinOp::Greater => Value::Bool(a > b),

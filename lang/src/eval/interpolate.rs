@@ -1,0 +1,83 @@
+//! String interpolation (`"a${b}c"`), with `${toString n}` of an integer
+//! written straight into the result.
+
+use super::coerce::{ArrayString, format_int};
+use super::{CoerceMode, Env, Vm, at, cheap_int_op};
+use crate::error::EvalResult;
+use crate::ir::Expr;
+use crate::source::Span;
+use crate::value::{NixStr, StringBuilder, Value};
+use smallvec::SmallVec;
+use std::rc::Rc;
+
+/// One evaluated part of an interpolated string.
+enum Piece {
+    /// A string (literal text or a coerced value).
+    Str(Rc<NixStr>),
+    /// The digits of `toString n`, not yet made into a string value.
+    Digits(ArrayString),
+}
+
+impl Piece {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Piece::Str(s) => s.as_bytes(),
+            Piece::Digits(digits) => digits.as_bytes(),
+        }
+    }
+}
+
+impl Vm {
+    /// Evaluates the parts of an interpolated string and concatenates them.
+    #[inline(never)]
+    pub(super) fn interpolate(&mut self, parts: &[Rc<Expr>], env: &Env, span: Span) -> EvalResult<Value> {
+        let mut pieces: SmallVec<[Piece; 4]> = SmallVec::new();
+        for part in parts {
+            if let Some(n) = to_string_of_int(part, env) {
+                pieces.push(Piece::Digits(format_int(n)));
+                continue;
+            }
+            let value = self.eval(part, env)?;
+            match value {
+                Value::String(s) => pieces.push(Piece::Str(s)),
+                other => pieces.push(Piece::Str(
+                    self.coerce_to_string(&other, CoerceMode::Interpolation, true)
+                        .map_err(|e| at(e, part.span().unwrap_or(span)))?,
+                )),
+            }
+        }
+        // One allocation of the exact size.
+        let length = pieces.iter().map(|p| p.bytes().len()).sum();
+        let mut builder = StringBuilder::with_capacity(length);
+        for piece in &pieces {
+            match piece {
+                Piece::Str(s) => builder.push_str(s),
+                Piece::Digits(digits) => builder.push_bytes(digits.as_bytes()),
+            }
+        }
+        Ok(Value::String(builder.finish()))
+    }
+}
+
+/// The integer `n` when `part` is `toString n` (the built-in, not a
+/// shadowing binding) and `n` is an integer needing no evaluation (a
+/// constant, an evaluated variable, or arithmetic on those). Calling the
+/// built-in would give exactly its decimal digits, without context, and
+/// could not fail; anything else is left to the call.
+fn to_string_of_int(part: &Expr, env: &Env) -> Option<i64> {
+    let Expr::Apply { function, args, .. } = part else { return None };
+    let (Expr::Const(Value::PrimOp(app)), [arg]) = (&**function, &**args) else { return None };
+    if !app.args.is_empty() || app.op.name != "toString" {
+        return None;
+    }
+    let value = match &**arg {
+        Expr::Const(value) => value.clone(),
+        Expr::Var(slot, _) => env.lookup_evaluated(*slot)?,
+        Expr::BinOp(op, lhs, rhs, _) => cheap_int_op(*op, lhs, rhs, env)?,
+        _ => return None,
+    };
+    match value {
+        Value::Int(n) => Some(n),
+        _ => None,
+    }
+}
