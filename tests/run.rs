@@ -10,46 +10,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{Project, stderr};
-
-/// The VM's package folder, as the stdlib finds it.
-fn package_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("IMGX_VM_PACKAGES") {
-        return PathBuf::from(dir);
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"));
-    cache.join("imgx/vm")
-}
-
-/// Writes `tree/` into the project: a busybox userland (every applet a
-/// link to busybox), taken from the VM's busybox-static package, so the
-/// image has a `/bin/sh` and run steps chroot into it.
-fn busybox_userland(project: &Project) {
-    let dir = package_dir();
-    let deb = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| {
-            panic!("the build VM's packages are missing in {} ({e}): run `imgx vm fetch`", dir.display())
-        })
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("busybox-static_")))
-        .unwrap_or_else(|| panic!("no busybox-static package in {}: run `imgx vm fetch`", dir.display()));
-    let unpacked = project.dir.join("busybox-package");
-    let status = Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked).status().expect("dpkg-deb runs");
-    assert!(status.success());
-    let bin = project.dir.join("tree/bin");
-    std::fs::create_dir_all(&bin).expect("bin");
-    std::fs::create_dir_all(project.dir.join("tree/etc")).expect("etc");
-    std::fs::copy(unpacked.join("bin/busybox"), bin.join("busybox")).expect("busybox");
-    let list = Command::new(bin.join("busybox")).arg("--list").output().expect("busybox --list");
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        if applet != "busybox" {
-            std::os::unix::fs::symlink("busybox", bin.join(applet)).expect("applet link");
-        }
-    }
-}
+use support::{Project, busybox_userland, stderr};
 
 /// A GPT disk with an ESP (mounted at /boot/efi) and an ext4 root made
 /// from `./tree`, as `base`.
@@ -112,7 +73,7 @@ fn object(project: &Project, hash: &str) -> PathBuf {
 /// The image the main test builds: files, a work directory, stdout and
 /// stderr, the network interfaces the script sees, the clock.
 fn write_motd_project(project: &Project) {
-    busybox_userland(project);
+    busybox_userland(project, "tree");
     project.write("motd", "welcome\n");
     project.write("app/build.sh", "echo built-in-workdir > /etc/built\npwd > /etc/workdir-was\n");
     project.write(
@@ -202,7 +163,7 @@ fn a_run_step_changes_a_copy_of_the_disk_reproducibly() {
 #[test]
 fn a_failing_script_fails_the_step_with_its_status_and_log() {
     let project = Project::new("run-fails");
-    busybox_userland(&project);
+    busybox_userland(&project, "tree");
     project.write(
         "default.nix",
         &format!(
@@ -228,7 +189,7 @@ in imgx.run {{ name = "breaks"; disk = base; script = ''
 #[test]
 fn a_script_past_its_timeout_is_stopped_and_leaves_no_process() {
     let project = Project::new("run-timeout");
-    busybox_userland(&project);
+    busybox_userland(&project, "tree");
     project.write(
         "default.nix",
         &format!(
@@ -289,7 +250,8 @@ in imgx.run { name = "stamp"; disk = data; script = ''
 #[test]
 fn a_network_step_must_declare_its_output_hash() {
     let project = Project::new("run-network");
-    busybox_userland(&project);
+    busybox_userland(&project, "tree");
+    project.write("tree/etc/resolv.conf", "nameserver 192.0.2.1\n");
     let write = |hash: &str| {
         project.write(
             "default.nix",
@@ -298,7 +260,7 @@ fn a_network_step_must_declare_its_output_hash() {
   imgx = import <imgx>;
 {BASE_DISK}
 in imgx.run {{ name = "online"; disk = base; network = true; hash = "{hash}";
-  script = "ls /sys/class/net > /etc/interfaces"; }}
+  script = "ls /sys/class/net > /etc/interfaces; cat /etc/resolv.conf > /etc/resolv-seen"; }}
 "#
             ),
         );
@@ -329,12 +291,14 @@ in imgx.run {{ name = "online"; disk = base; network = true; hash = "{hash}";
     let root = project.dir.join("root.img");
     extract(&disk, 2, &root);
     assert_eq!(debugfs(&root, "cat /etc/interfaces"), "eth0\nlo\n");
+    assert_eq!(debugfs(&root, "cat /etc/resolv-seen"), "nameserver 10.0.2.3\n", "the script resolves through QEMU");
+    assert_eq!(debugfs(&root, "cat /etc/resolv.conf"), "nameserver 192.0.2.1\n", "the image's own file is kept");
 }
 
 #[test]
 fn a_vm_that_panics_or_cannot_start_the_job_is_reported_with_its_console() {
     let project = Project::new("run-broken-vm");
-    busybox_userland(&project);
+    busybox_userland(&project, "tree");
     // An init that exits at once: the kernel panics ("Attempted to kill init").
     project.write("bad-init", "#!/bin/sh\necho init giving up\nexit 1\n");
     project.write(

@@ -11,16 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use support::{Project, stderr};
-
-/// The folder the bundled library reads the VM's packages from, as
-/// `imgx vm fetch` fills it (`scripts/deps --test` does too).
-fn package_dir() -> PathBuf {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    var("IMGX_VM_PACKAGES").unwrap_or_else(|| {
-        var("XDG_CACHE_HOME").unwrap_or_else(|| var("HOME").expect("HOME").join(".cache")).join("imgx").join("vm")
-    })
-}
+use support::{Project, busybox_userland, stderr};
 
 fn debs(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -41,16 +32,7 @@ fn ok(program: &str, args: &[&str]) -> String {
 /// of an ext4 disk holding it plus run steps on that disk.
 fn busybox_project(name: &str) -> Project {
     let project = Project::new(name);
-    let busybox = debs(&package_dir())
-        .into_iter()
-        .find(|n| n.starts_with("busybox-static_"))
-        .expect("busybox-static in the VM package folder (scripts/deps --test downloads it)");
-    let tree = project.dir.join("tree");
-    ok("dpkg-deb", &["-x", package_dir().join(busybox).to_str().expect("utf-8"), tree.to_str().expect("utf-8")]);
-    let applets = ok(tree.join("bin/busybox").to_str().expect("utf-8"), &["--list"]);
-    for applet in applets.lines().filter(|a| !a.is_empty() && *a != "busybox") {
-        std::os::unix::fs::symlink("busybox", tree.join("bin").join(applet)).expect("applet link");
-    }
+    busybox_userland(&project, "tree");
     project.write("tree/etc/marker", "marker-from-the-image\n");
     project.write(
         "default.nix",

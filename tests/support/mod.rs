@@ -72,3 +72,36 @@ pub fn stderr(output: &Output) -> String {
 pub fn events(counts: &BTreeMap<String, usize>, name: &str) -> usize {
     counts.get(name).copied().unwrap_or(0)
 }
+
+/// The folder the bundled library reads the build VM's packages from, as
+/// `imgx vm fetch` fills it (`scripts/deps --test` does too).
+pub fn vm_package_dir() -> PathBuf {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    var("IMGX_VM_PACKAGES").unwrap_or_else(|| {
+        var("XDG_CACHE_HOME").unwrap_or_else(|| var("HOME").expect("HOME").join(".cache")).join("imgx").join("vm")
+    })
+}
+
+/// Writes a busybox userland into `folder` of the project (every applet a
+/// link to busybox, from the VM's busybox-static package), so that an
+/// image made from it has a `/bin/sh` and run steps chroot into it.
+pub fn busybox_userland(project: &Project, folder: &str) {
+    let dir = vm_package_dir();
+    let deb = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| {
+            panic!("the build VM's packages are missing in {} ({e}): run `imgx vm fetch`", dir.display())
+        })
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("busybox-static_")))
+        .unwrap_or_else(|| panic!("no busybox-static package in {}: run `imgx vm fetch`", dir.display()));
+    let tree = project.dir.join(folder);
+    let status = Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&tree).status().expect("dpkg-deb runs");
+    assert!(status.success(), "dpkg-deb -x {}", deb.display());
+    std::fs::create_dir_all(tree.join("etc")).expect("etc");
+    let bin = tree.join("bin");
+    let list = Command::new(bin.join("busybox")).arg("--list").output().expect("busybox --list");
+    for applet in String::from_utf8_lossy(&list.stdout).lines().filter(|a| !a.is_empty() && *a != "busybox") {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).expect("applet link");
+    }
+}
