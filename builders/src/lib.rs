@@ -12,6 +12,7 @@
 
 mod builder;
 pub mod canonical;
+mod child;
 mod convert;
 mod directory;
 mod disk;

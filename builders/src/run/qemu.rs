@@ -12,10 +12,10 @@
 
 use super::accel::Accel;
 use crate::builder::BuildError;
+use crate::child::die_with_parent;
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -247,22 +247,6 @@ impl VmRun<'_> {
             Outcome::Stopped("the VM powered off before the init reported a result".into())
         };
         Ok(Finished { outcome, console_tail: reader.console.into_iter().collect() })
-    }
-}
-
-/// Makes the kernel kill the command's process if the thread that started
-/// it dies, so no VM outlives an interrupted build.
-#[allow(unsafe_code)]
-fn die_with_parent(command: &mut Command) {
-    // SAFETY: the closure runs between fork and exec and only calls prctl,
-    // which is async-signal-safe and touches no memory of ours.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
     }
 }
 
