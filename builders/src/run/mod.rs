@@ -172,16 +172,16 @@ impl Params {
 }
 
 /// The QEMU binary: `IMGX_QEMU`, or `qemu-system-x86_64` from `PATH`.
-fn qemu_binary() -> PathBuf {
+pub(crate) fn qemu_binary() -> PathBuf {
     std::env::var_os("IMGX_QEMU").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("qemu-system-x86_64"))
 }
 
-/// Says once per process which accelerator the build VM uses, and why.
-fn accel_notice(accel: &Accel, notice: &dyn Fn(&str)) {
+/// Says once per process which accelerator QEMU uses, and why.
+pub(crate) fn accel_notice(accel: &Accel, notice: &dyn Fn(&str)) {
     static SAID: OnceLock<()> = OnceLock::new();
     SAID.get_or_init(|| {
         let how = if accel.name == "kvm" { "KVM" } else { "TCG (software emulation, slower)" };
-        notice(&format!("the build VM runs with {how}: {}", accel.reason));
+        notice(&format!("QEMU runs with {how}: {}", accel.reason));
     });
 }
 
@@ -236,20 +236,42 @@ fn canonicalize(disk: &Path, epoch: i64, log: &mut dyn std::io::Write) -> Result
 
 /// Image formats that must not be booted as raw disks, by their magic.
 fn foreign_format(path: &Path) -> Result<Option<&'static str>, BuildError> {
-    use std::io::Read;
+    Ok(match image_format(path)? {
+        "qcow2" => Some("qcow2"),
+        "vmdk" => Some("vmdk"),
+        "vhdx" => Some("vhdx"),
+        _ => None,
+    })
+}
+
+/// A disk image's format, as QEMU's `format=` names it, by its magic:
+/// qcow2, vmdk, vhdx, `vpc` for a dynamic VHD (its footer's copy at the
+/// start) or a fixed one (the footer in the last sector), else raw.
+pub(crate) fn image_format(path: &Path) -> Result<&'static str, BuildError> {
+    use std::io::{Read, Seek, SeekFrom};
     let mut start = [0u8; 8];
     let mut file = std::fs::File::open(path).map_err(|e| BuildError::io("opening", path, e))?;
     let n = file.read(&mut start).map_err(|e| BuildError::io("reading", path, e))?;
     let start = &start[..n];
-    Ok(if start.starts_with(b"QFI\xfb") {
-        Some("qcow2")
+    if start.starts_with(b"QFI\xfb") {
+        return Ok("qcow2");
     } else if start.starts_with(b"KDMV") {
-        Some("vmdk")
+        return Ok("vmdk");
     } else if start.starts_with(b"vhdxfile") {
-        Some("vhdx")
-    } else {
-        None
-    })
+        return Ok("vhdx");
+    } else if start.starts_with(b"conectix") {
+        return Ok("vpc");
+    }
+    let size = file.metadata().map_err(|e| BuildError::io("reading", path, e))?.len();
+    if size >= 512 {
+        let mut footer = [0u8; 8];
+        file.seek(SeekFrom::Start(size - 512)).map_err(|e| BuildError::io("reading", path, e))?;
+        file.read_exact(&mut footer).map_err(|e| BuildError::io("reading", path, e))?;
+        if &footer == b"conectix" {
+            return Ok("vpc");
+        }
+    }
+    Ok("raw")
 }
 
 impl Builder for RunBuilder {
