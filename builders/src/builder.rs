@@ -189,6 +189,7 @@ pub fn builders() -> &'static [&'static dyn Builder] {
         &crate::disk::DiskBuilder,
         &crate::vm::VmBuilder,
         &crate::run::RunBuilder,
+        &crate::boot_test::BootTestBuilder,
     ]
 }
 

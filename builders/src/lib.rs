@@ -10,6 +10,7 @@
 //! or the scheduler. They read parameters, resolve input placeholders to
 //! paths, write one output, and log what they do.
 
+mod boot_test;
 mod builder;
 pub mod canonical;
 mod child;
