@@ -143,7 +143,7 @@ in
   disk = { size, table, partitions, options ? { }, sourceDateEpoch ? null, name ? "disk" }@args:
     step "disk" (args // { name = args.name or "disk"; });
 
-  inherit (vmLib) vm mkVm run;
+  inherit (vmLib) vm mkVm run testBoot;
 
   /** The version of the library. */
   version = "0.1.0";

@@ -123,4 +123,36 @@ rec {
     , vm ? mkVm { }
     }@args:
     step "run" (args // { inherit name vm; });
+
+  /**
+    Boots a finished disk image in QEMU and succeeds only when `expect`
+    appears in a line of its serial console (the first serial port, COM1 /
+    ttyS0): a smoke test that the image boots. The disk is attached with
+    `snapshot=on`, so it is never changed. The output is a text file: the
+    console up to and including the matching line. On a timeout, or when
+    QEMU stops first, the step fails with the console's last lines.
+
+    # Arguments
+    - `disk`: a disk image (a step or a path): raw, qcow2, vmdk, vhd or
+      vhdx, told apart by their magic; attached as a virtio disk.
+    - `firmware`: `"uefi"` (OVMF, Debian package `ovmf`) or `"bios"`
+      (SeaBIOS).
+    - `expect`: the text to wait for, within one line.
+    - `timeout` (seconds, default 120), `memory` (MiB, default 1024).
+    - `name` (default `"test-boot"`).
+
+    # Example
+    ```nix
+    testBoot { disk = image; firmware = "uefi"; expect = "login:"; }
+    ```
+  */
+  testBoot =
+    { disk
+    , firmware
+    , expect
+    , timeout ? null
+    , memory ? null
+    , name ? "test-boot"
+    }@args:
+    step "testBoot" (args // { inherit name; });
 }
