@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 /// The library's files: path relative to `stdlib/`, and contents.
 pub const FILES: &[(&str, &str)] = &[
     ("default.nix", include_str!("../stdlib/default.nix")),
+    ("helpers.nix", include_str!("../stdlib/helpers.nix")),
     ("vm.nix", include_str!("../stdlib/vm.nix")),
     ("vm/init", include_str!("../stdlib/vm/init")),
 ];

@@ -9,8 +9,12 @@
 let
   step = kind: args: builtins.step (args // { inherit kind; });
   vmLib = import ./vm.nix { inherit step; };
+  helpers = import ./helpers.nix;
 in
 {
+  # Sizes, standard layouts and kernel command lines: see helpers.nix.
+  inherit (helpers) sizes layouts kernelCommandLine;
+
   /**
     One file in the store.
 
@@ -128,6 +132,9 @@ in
     A layout that cannot work (a partition past the end, two roots, an
     unknown type) is an evaluation error at the attribute that is wrong;
     contents too large for their partition fail the build.
+
+    A layout from `layouts` is a disk's `size`, `table` and `partitions`:
+    `disk (layouts.uefi { contents = rootfs; })`.
 
     # Example
     ```nix

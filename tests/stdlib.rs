@@ -218,3 +218,142 @@ fn a_wrong_disk_parameter_is_reported_where_the_user_wrote_it() {
         assert!(shown.contains(&expected), "the report points at line {line} of the description: {report}");
     }
 }
+
+/// Evaluates `expr` strictly with imgx; returns its JSON, or the report.
+fn eval_json(project: &Project, expr: &str) -> Result<serde_json::Value, String> {
+    let output = project.imgx(&["eval", "--strict", "--json", "--expr", expr]);
+    if output.status.success() {
+        Ok(serde_json::from_slice(&output.stdout).expect("eval --json prints JSON"))
+    } else {
+        Err(stderr(&output))
+    }
+}
+
+/// Sizes the disk step accepts, with their bytes (see builders/src/disk/layout.rs).
+const SIZES: &str =
+    r#"[ 4096 "512M" "100MiB" "2G" "2 gib" "1.5G" "1MB" "4096" " 8k " "0.5M" "5." "1.25KB" "007M" "3 TiB" ]"#;
+const SIZE_BYTES: [u64; 14] =
+    [4096, 512 << 20, 100 << 20, 2 << 30, 2 << 30, 3 << 29, 1_000_000, 4096, 8192, 1 << 19, 5, 1250, 7 << 20, 3 << 40];
+
+#[test]
+fn sizes_parse_as_the_disk_step_reads_them() {
+    let project = Project::new("stdlib-sizes");
+    let parsed = eval_json(&project, &format!("map (import <imgx>).sizes.parse {SIZES}")).expect("sizes parse");
+    let parsed: Vec<u64> = parsed.as_array().expect("a list").iter().map(|n| n.as_u64().expect("bytes")).collect();
+    assert_eq!(parsed, SIZE_BYTES);
+    let helpers =
+        eval_json(&project, "with (import <imgx>).sizes; [ (kib 4) (mib 64) (gib 2) (tib 1) ]").expect("units");
+    assert_eq!(helpers, serde_json::json!([4096, 64 << 20, 2u64 << 30, 1u64 << 40]));
+
+    // (the size, words of the message)
+    let cases = [
+        (r#""0.1K""#, "'0.1K' is not a whole number of bytes"),
+        (r#""12Q""#, "'12Q' is not a size: write bytes as an integer"),
+        (r#""""#, "'' is not a size"),
+        (r#""1.2.3M""#, "'1.2.3M' is not a size"),
+        (r#"".5M""#, "'.5M' is not a size"),
+        (r#""1.0000000000001M""#, "'1.0000000000001M' is not a size"),
+        (r#""99999999999T""#, "'99999999999T' is too large"),
+        (r#""0M""#, "size '0M' is zero"),
+        ("(-1)", "size -1 is not a positive whole number of bytes"),
+        ("0", "size 0 is not a positive whole number of bytes"),
+        ("[ ]", "not a list"),
+    ];
+    for (size, words) in cases {
+        let report = eval_json(&project, &format!("(import <imgx>).sizes.parse {size}")).expect_err(size);
+        assert!(report.contains(words), "{size}: the report says {words}: {report}");
+    }
+}
+
+/// Evaluates `expr` with Nix itself, where it is installed.
+fn nix_json(expr: &str) -> Option<serde_json::Value> {
+    let output = std::process::Command::new("nix-instantiate")
+        .args(["--eval", "--strict", "--json", "--expr", expr])
+        .output()
+        .ok()?;
+    assert!(output.status.success(), "nix-instantiate fails: {}", stderr(&output));
+    Some(serde_json::from_slice(&output.stdout).expect("nix-instantiate --json prints JSON"))
+}
+
+#[test]
+fn helpers_give_the_same_results_under_nix() {
+    let project = Project::new("stdlib-helpers-nix");
+    let helpers = concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib/helpers.nix");
+    let body = format!(
+        r#"{{
+  sizes = map h.sizes.parse {SIZES};
+  uefi = h.layouts.uefi {{ size = "64M"; espSize = "16M"; }};
+  bios = h.layouts.bios {{ }};
+  line = h.kernelCommandLine {{ console = [ "tty0" "ttyS0,115200" ]; extra = [ "quiet" ]; rw = false; }};
+}}"#
+    );
+    let ours = eval_json(&project, &format!("let h = import <imgx>; in {body}")).expect("imgx evaluates");
+    let Some(theirs) = nix_json(&format!("let h = import {helpers}; in {body}")) else {
+        eprintln!("nix-instantiate is not installed; not compared");
+        return;
+    };
+    assert_eq!(ours, theirs);
+}
+
+#[test]
+fn kernel_command_lines() {
+    let project = Project::new("stdlib-cmdline");
+    let line = |args: &str| eval_json(&project, &format!("(import <imgx>).kernelCommandLine {args}"));
+    assert_eq!(line("{ }").expect("defaults"), "root=PARTLABEL=root rw console=ttyS0");
+    assert_eq!(
+        line(r#"{ root = "UUID=0f3a"; console = [ "tty0" "ttyS0,115200" ]; rw = false; extra = [ "quiet" "init=/bin/sh" ]; }"#)
+            .expect("all arguments"),
+        "root=UUID=0f3a ro console=tty0 console=ttyS0,115200 quiet init=/bin/sh"
+    );
+    assert_eq!(line(r#"{ console = "hvc0"; }"#).expect("one console"), "root=PARTLABEL=root rw console=hvc0");
+    for (args, words) in [
+        (r#"{ root = "PARTLABEL=my root"; }"#, "root 'PARTLABEL=my root' must be one word"),
+        (r#"{ extra = [ 1 ]; }"#, "an extra parameter must be a string, not an integer"),
+        (r#"{ extra = "quiet"; }"#, "extra must be a list of strings, not a string"),
+    ] {
+        let report = line(args).expect_err(args);
+        assert!(report.contains(words), "{args}: the report says {words}: {report}");
+    }
+}
+
+#[test]
+fn layouts_make_disks_that_boot_their_way() {
+    let project = Project::new("stdlib-layouts");
+    project.write("root/etc/motd", "from a layout\n");
+    project.write(
+        "default.nix",
+        r#"let imgx = import <imgx>; inherit (imgx) disk layouts; in
+{
+  uefi = disk (layouts.uefi { size = "64M"; espSize = "16M"; contents = ./root; } // { name = "uefi"; });
+  bios = disk { name = "bios"; size = imgx.sizes.mib 64; inherit (layouts.bios { contents = ./root; }) table partitions; };
+}
+"#,
+    );
+    // (attribute, partition types, names)
+    let expected = [
+        ("uefi", ["C12A7328-F81F-11D2-BA4B-00A0C93EC93B", "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"], ["ESP", "root"]),
+        ("bios", ["21686148-6449-6E6F-744E-656564454649", "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"], ["bios", "root"]),
+    ];
+    for (attr, types, names) in expected {
+        let output = project.imgx(&["build", "-A", attr]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let disk = project.dir.join("result");
+        assert_eq!(std::fs::metadata(&disk).expect("result").len(), 64 << 20);
+        let json = tool("sfdisk", &["-J", disk.to_str().expect("utf-8")]);
+        let table =
+            serde_json::from_str::<serde_json::Value>(&json).expect("sfdisk -J prints JSON")["partitiontable"].clone();
+        assert_eq!(table["label"], "gpt");
+        let parts = table["partitions"].as_array().expect("list");
+        let found: Vec<(&str, &str)> =
+            parts.iter().map(|p| (p["type"].as_str().expect("type"), p["name"].as_str().expect("name"))).collect();
+        assert_eq!(found, [(types[0], names[0]), (types[1], names[1])], "{attr}");
+        if attr == "bios" {
+            assert_eq!(parts[0]["size"], 2048, "the BIOS boot partition is 1 MiB");
+        }
+        let root = partition(&disk, &table, 1, &project.dir.join(format!("{attr}-root.img")));
+        tool("e2fsck", &["-fn", &root]);
+        assert_eq!(tool("debugfs", &["-R", "cat /etc/motd", &root]).lines().last(), Some("from a layout"));
+        let fstab = tool("debugfs", &["-R", "cat /etc/fstab", &root]);
+        assert!(fstab.lines().any(|l| l.starts_with("UUID=") && l.split(' ').nth(1) == Some("/")), "{fstab}");
+    }
+}
