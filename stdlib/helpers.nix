@@ -41,9 +41,9 @@ let
       null = "null"; set = "a set"; list = "a list"; lambda = "a function";
     }.${typeOf value} or "a ${typeOf value}";
 
-  parseText = text:
+  parseText = prefix: text:
     let
-      bad = throw "'${text}' is not a size: write bytes as an integer, or a number with a unit: K/M/G/T or KiB/MiB/GiB/TiB (powers of 1024), KB/MB/GB/TB (powers of 1000)";
+      bad = throw "${prefix}'${text}' is not a size: write bytes as an integer, or a number with a unit: K/M/G/T or KiB/MiB/GiB/TiB (powers of 1024), KB/MB/GB/TB (powers of 1000)";
       parts = match "[[:space:]]*([0-9.]*)[[:space:]]*([A-Za-z][^[:space:]]*)?[[:space:]]*" text;
       unit = let u = elemAt parts 1; in if u == null then "" else lower u;
       number = match "0*([0-9]*)(\\.([0-9]*))?" (elemAt parts 0);
@@ -57,7 +57,7 @@ let
       fractionBytes =
         if numerator == 0 then 0
         else if numerator - (numerator / (scale / common)) * (scale / common) != 0 then
-          throw "'${text}' is not a whole number of bytes"
+          throw "${prefix}'${text}' is not a whole number of bytes"
         else numerator / (scale / common) * (multiplier / common);
       wholeValue = decimal whole;
       bytes = wholeValue * multiplier + fractionBytes;
@@ -66,9 +66,27 @@ let
     # An empty whole part (".5M", "") is not a number; "0.5M" is.
     else if match "[[:space:]]*[0-9].*" text == null || stringLength fraction > 12 then bad
     else if stringLength whole > 18 || wholeValue > (maxInt - fractionBytes) / multiplier then
-      throw "'${text}' is too large"
-    else if bytes == 0 then throw "size '${text}' is zero"
+      throw "${prefix}'${text}' is too large"
+    else if bytes == 0 then throw "${prefix}size '${text}' is zero"
     else bytes;
+
+  /* `sizes.parse`, with messages that start with `prefix`. */
+  parseAs = prefix: size:
+    if isInt size then
+      if size > 0 then size else throw "${prefix}size ${toString size} is not a positive whole number of bytes"
+    else if builtins.isFloat size then
+      throw "${prefix}size ${toString size} is not a positive whole number of bytes"
+    else if isString size then parseText prefix size
+    else throw "${prefix}a size must be an integer (bytes) or a string like \"512M\", not ${describe size}";
+
+  /* A layout's size argument, checked where the layout is called. */
+  checkSize = layout: name: size: builtins.seq (parseAs "layouts.${layout}: ${name}: " size) size;
+
+  /*
+    The disk's size: the caller's own attribute when given, so that the
+    disk step's errors point at it.
+  */
+  diskSize = args: { size = "2G"; } // builtins.intersectAttrs { size = null; } args;
 
   optionalContents = contents: if contents == null then { } else { inherit contents; };
 in
@@ -93,14 +111,7 @@ in
       sizes.parse "1MB"    # 1000000
       ```
     */
-    parse = size:
-      if isInt size then
-        if size > 0 then size else throw "size ${toString size} is not a positive whole number of bytes"
-      else if builtins.isFloat size then
-        throw "size ${toString size} is not a positive whole number of bytes"
-      else if isString size then parseText size
-      else throw "a size must be an integer (bytes) or a string like \"512M\", not ${describe size}";
-
+    parse = parseAs "";
     /**
       Bytes in `n` KiB, MiB, GiB or TiB.
 
@@ -156,11 +167,10 @@ in
       disk (layouts.uefi { contents = rootfs; espContents = esp; })
       ```
     */
-    uefi = { size ? "2G", espSize ? "256M", rootFs ? "ext4", contents ? null, espContents ? null }: {
-      inherit size;
+    uefi = { size ? "2G", espSize ? "256M", rootFs ? "ext4", contents ? null, espContents ? null }@args: diskSize args // {
       table = "gpt";
       partitions = [
-        ({ label = "ESP"; type = "esp"; size = espSize; fs = "vfat"; mount = "/boot/efi"; } // optionalContents espContents)
+        ({ label = "ESP"; type = "esp"; size = checkSize "uefi" "espSize" espSize; fs = "vfat"; mount = "/boot/efi"; } // optionalContents espContents)
         ({ label = "root"; type = "linux-root-x86-64"; size = "rest"; fs = rootFs; mount = "/"; } // optionalContents contents)
       ];
     };
@@ -181,8 +191,7 @@ in
       disk (layouts.bios { size = "1G"; contents = rootfs; })
       ```
     */
-    bios = { size ? "2G", rootFs ? "ext4", contents ? null }: {
-      inherit size;
+    bios = { size ? "2G", rootFs ? "ext4", contents ? null }@args: diskSize args // {
       table = "gpt";
       partitions = [
         { label = "bios"; type = "bios-boot"; size = "1M"; fs = "none"; }

@@ -357,3 +357,25 @@ fn layouts_make_disks_that_boot_their_way() {
         assert!(fstab.lines().any(|l| l.starts_with("UUID=") && l.split(' ').nth(1) == Some("/")), "{fstab}");
     }
 }
+
+#[test]
+fn a_wrong_layout_size_is_reported_with_its_name() {
+    let project = Project::new("stdlib-layout-wrong");
+    project
+        .write("default.nix", "let imgx = import <imgx>; in\nimgx.disk (imgx.layouts.uefi {\n  size = \"6Q\";\n})\n");
+    let report = stderr(&project.imgx(&["build", "--dry-run"]));
+    assert!(report.contains("'6Q' is not a size"), "{report}");
+    let shown = report.lines().find(|l| l.contains(",-[")).unwrap_or_default();
+    let expected = format!("{}:3:", project.dir.join("default.nix").display());
+    assert!(shown.contains(&expected), "the disk's size is reported where the user wrote it: {report}");
+
+    project.write(
+        "default.nix",
+        "(import <imgx>).disk ((import <imgx>).layouts.bios { size = \"64M\"; } // { size = 0; })\n",
+    );
+    assert!(stderr(&project.imgx(&["build", "--dry-run"])).contains("not a positive whole number"));
+
+    project.write("default.nix", "(import <imgx>).layouts.uefi { espSize = \"1.2.3M\"; }\n");
+    let report = eval_json(&project, "import ./default.nix").expect_err("a bad ESP size");
+    assert!(report.contains("layouts.uefi: espSize: '1.2.3M' is not a size"), "{report}");
+}
