@@ -6,7 +6,7 @@
   `(import <imgx>).layouts` and `(import <imgx>).kernelCommandLine`.
 */
 let
-  inherit (builtins) concatStringsSep elemAt foldl' genList isInt isList isString length match stringLength substring typeOf;
+  inherit (builtins) concatStringsSep elemAt foldl' genList isInt isList isString match stringLength substring typeOf;
 
   maxInt = 9223372036854775807;
 
@@ -92,7 +92,7 @@ let
 in
 {
   /** Sizes in bytes, as the `disk` step reads them. */
-  sizes = rec {
+  sizes = {
     /**
       A size in bytes: an integer is taken as is, a string is read as the
       `disk` step reads it: digits, an optional fraction, optional spaces
