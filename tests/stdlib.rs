@@ -317,7 +317,7 @@ fn kernel_command_lines() {
 }
 
 #[test]
-fn layouts_make_disks_that_boot_their_way() {
+fn layouts_make_the_partitions_they_document() {
     let project = Project::new("stdlib-layouts");
     project.write("root/etc/motd", "from a layout\n");
     project.write(
