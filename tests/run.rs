@@ -24,6 +24,20 @@ const BASE_DISK: &str = r#"
   };
 "#;
 
+/// Writes `default.nix`: `body` evaluated with `imgx` (the library) and
+/// `base` (the disk above) in scope.
+fn write_on_base(project: &Project, body: &str) {
+    project.write("default.nix", &format!("let\n  imgx = import <imgx>;\n{BASE_DISK}\nin {body}\n"));
+}
+
+/// A project with a busybox userland in `tree/` and `body` on the base disk.
+fn project_on_base(name: &str, body: &str) -> Project {
+    let project = Project::new(name);
+    busybox_userland(&project, "tree");
+    write_on_base(&project, body);
+    project
+}
+
 /// The outputs of the steps built, by step name, from `--json` events.
 fn built_outputs(stdout: &[u8]) -> std::collections::BTreeMap<String, String> {
     String::from_utf8_lossy(stdout)
@@ -76,13 +90,9 @@ fn write_motd_project(project: &Project) {
     busybox_userland(project, "tree");
     project.write("motd", "welcome\n");
     project.write("app/build.sh", "echo built-in-workdir > /etc/built\npwd > /etc/workdir-was\n");
-    project.write(
-        "default.nix",
-        &format!(
-            r#"let
-  imgx = import <imgx>;
-{BASE_DISK}
-in imgx.run {{
+    write_on_base(
+        project,
+        r#"imgx.run {
   name = "motd"; disk = base;
   files."/etc/motd" = ./motd;
   workdir = ./app;
@@ -93,9 +103,7 @@ in imgx.run {{
     ls /sys/class/net > /etc/interfaces
     echo esp > /boot/efi/marker.txt
   '';
-}}
-"#
-        ),
+}"#,
     );
 }
 
@@ -162,20 +170,12 @@ fn a_run_step_changes_a_copy_of_the_disk_reproducibly() {
 
 #[test]
 fn a_failing_script_fails_the_step_with_its_status_and_log() {
-    let project = Project::new("run-fails");
-    busybox_userland(&project, "tree");
-    project.write(
-        "default.nix",
-        &format!(
-            r#"let
-  imgx = import <imgx>;
-{BASE_DISK}
-in imgx.run {{ name = "breaks"; disk = base; script = ''
+    let project = project_on_base(
+        "run-fails",
+        r#"imgx.run { name = "breaks"; disk = base; script = ''
   echo "last words before failing"
   exit 3
-''; }}
-"#
-        ),
+''; }"#,
     );
     let output = project.imgx(&["build"]);
     assert_eq!(output.status.code(), Some(3), "a failed step exits with 3: {}", stderr(&output));
@@ -188,17 +188,9 @@ in imgx.run {{ name = "breaks"; disk = base; script = ''
 
 #[test]
 fn a_script_past_its_timeout_is_stopped_and_leaves_no_process() {
-    let project = Project::new("run-timeout");
-    busybox_userland(&project, "tree");
-    project.write(
-        "default.nix",
-        &format!(
-            r#"let
-  imgx = import <imgx>;
-{BASE_DISK}
-in imgx.run {{ name = "sleeps"; disk = base; timeout = 10; script = "sleep 3600"; }}
-"#
-        ),
+    let project = project_on_base(
+        "run-timeout",
+        r#"imgx.run { name = "sleeps"; disk = base; timeout = 10; script = "sleep 3600"; }"#,
     );
     // The VM is a step of its own: build it first, so the timing below is
     // the run step's alone.
@@ -253,22 +245,13 @@ fn a_network_step_must_declare_its_output_hash() {
     busybox_userland(&project, "tree");
     project.write("tree/etc/resolv.conf", "nameserver 192.0.2.1\n");
     let write = |hash: &str| {
-        project.write(
-            "default.nix",
-            &format!(
-                r#"let
-  imgx = import <imgx>;
-{BASE_DISK}
-in imgx.run {{ name = "online"; disk = base; network = true; hash = "{hash}";
-  script = "ls /sys/class/net > /etc/interfaces; cat /etc/resolv.conf > /etc/resolv-seen"; }}
-"#
-            ),
+        let script = "ls /sys/class/net > /etc/interfaces; cat /etc/resolv.conf > /etc/resolv-seen";
+        let body = format!(
+            r#"imgx.run {{ name = "online"; disk = base; network = true; hash = "{hash}"; script = "{script}"; }}"#
         );
+        write_on_base(&project, &body);
     };
-    project.write(
-        "default.nix",
-        &format!("let imgx = import <imgx>;\n{BASE_DISK}\nin imgx.run {{ disk = base; network = true; script = \"true\"; }}\n"),
-    );
+    write_on_base(&project, r#"imgx.run { disk = base; network = true; script = "true"; }"#);
     let output = project.imgx(&["build"]);
     assert_eq!(output.status.code(), Some(1), "an undeclared hash is an evaluation error");
     assert!(stderr(&output).contains("must declare the hash"), "{}", stderr(&output));
@@ -301,20 +284,14 @@ fn a_vm_that_panics_or_cannot_start_the_job_is_reported_with_its_console() {
     busybox_userland(&project, "tree");
     // An init that exits at once: the kernel panics ("Attempted to kill init").
     project.write("bad-init", "#!/bin/sh\necho init giving up\nexit 1\n");
-    project.write(
-        "default.nix",
-        &format!(
-            r#"let
-  imgx = import <imgx>;
-{BASE_DISK}
-in {{
-  panics = imgx.run {{ name = "panics"; disk = base; script = "true"; timeout = 120;
-    vm = imgx.mkVm {{ init = ./bad-init; }}; }};
-  noDisks = imgx.run {{ name = "no-disks"; disk = base; script = "true"; timeout = 120;
-    vm = imgx.mkVm {{ modules = [ ]; }}; }};
-}}
-"#
-        ),
+    write_on_base(
+        &project,
+        r#"{
+  panics = imgx.run { name = "panics"; disk = base; script = "true"; timeout = 120;
+    vm = imgx.mkVm { init = ./bad-init; }; };
+  noDisks = imgx.run { name = "no-disks"; disk = base; script = "true"; timeout = 120;
+    vm = imgx.mkVm { modules = [ ]; }; };
+}"#,
     );
     let output = project.imgx(&["build", "-A", "panics"]);
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));

@@ -19,7 +19,7 @@
 //! stopping first, fails the step with what was expected and the console's
 //! last lines. The accelerator is the build VM's (KVM when it works).
 
-use crate::builder::{BuildContext, BuildError, Builder, ParamError};
+use crate::builder::{BuildContext, BuildError, Builder, ParamError, number_param};
 use crate::child::die_with_parent;
 use crate::run::{accel, accel_notice, image_format, qemu_binary};
 use std::io::{Read, Write};
@@ -57,25 +57,6 @@ struct Params {
     memory_mib: u64,
 }
 
-fn number(
-    params: &serde_json::Value,
-    name: &str,
-    default: u64,
-    range: (u64, u64),
-    unit: &str,
-) -> Result<u64, ParamError> {
-    match params.get(name) {
-        None | Some(serde_json::Value::Null) => Ok(default),
-        Some(value) => match value.as_u64() {
-            Some(n) if n >= range.0 && n <= range.1 => Ok(n),
-            _ => Err(ParamError::at(
-                name,
-                format!("'{name}' must be a whole number of {unit} from {} to {}", range.0, range.1),
-            )),
-        },
-    }
-}
-
 impl Params {
     fn parse(params: &serde_json::Value) -> Result<Params, ParamError> {
         let string = |name: &str| -> Result<String, ParamError> {
@@ -105,8 +86,8 @@ impl Params {
                 "'expect' is matched within one console line, so it cannot contain a line break",
             ));
         }
-        let timeout = number(params, "timeout", DEFAULT_TIMEOUT_SECONDS, (1, 24 * 3600), "seconds")?;
-        let memory_mib = number(params, "memory", DEFAULT_MEMORY_MIB, (32, 1 << 20), "MiB")?;
+        let timeout = number_param(params, "timeout", DEFAULT_TIMEOUT_SECONDS, (1, 24 * 3600), "seconds")?;
+        let memory_mib = number_param(params, "memory", DEFAULT_MEMORY_MIB, (32, 1 << 20), "MiB")?;
         Ok(Params { disk, firmware, expect, timeout, memory_mib })
     }
 }

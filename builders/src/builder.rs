@@ -69,6 +69,27 @@ impl std::fmt::Display for ParamError {
     }
 }
 
+/// A whole-number parameter within `range` (inclusive), `default` when
+/// absent or null; the error names the parameter, its unit and the range.
+pub(crate) fn number_param(
+    params: &serde_json::Value,
+    name: &str,
+    default: u64,
+    range: (u64, u64),
+    unit: &str,
+) -> Result<u64, ParamError> {
+    match params.get(name) {
+        None | Some(serde_json::Value::Null) => Ok(default),
+        Some(value) => match value.as_u64() {
+            Some(n) if n >= range.0 && n <= range.1 => Ok(n),
+            _ => Err(ParamError::at(
+                name,
+                format!("'{name}' must be a whole number of {unit} from {} to {}", range.0, range.1),
+            )),
+        },
+    }
+}
+
 /// The date every step sees as "now" unless it sets `sourceDateEpoch`:
 /// 1980-01-01, the earliest date FAT file systems can record.
 pub const DEFAULT_SOURCE_DATE_EPOCH: i64 = 315_532_800;

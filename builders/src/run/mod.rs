@@ -30,7 +30,7 @@ mod job;
 mod qemu;
 mod shell;
 
-use crate::builder::{BuildContext, BuildError, Builder, ParamError};
+use crate::builder::{BuildContext, BuildError, Builder, ParamError, number_param};
 use job::{Job, WORKDIR};
 use qemu::{Outcome, VmRun};
 use std::os::unix::fs::PermissionsExt;
@@ -76,25 +76,6 @@ fn string(params: &serde_json::Value, name: &str) -> Result<Option<String>, Para
     }
 }
 
-fn number(
-    params: &serde_json::Value,
-    name: &str,
-    default: u64,
-    range: (u64, u64),
-    unit: &str,
-) -> Result<u64, ParamError> {
-    match params.get(name) {
-        None | Some(serde_json::Value::Null) => Ok(default),
-        Some(value) => match value.as_u64() {
-            Some(n) if n >= range.0 && n <= range.1 => Ok(n),
-            _ => Err(ParamError::at(
-                name,
-                format!("'{name}' must be a whole number of {unit} from {} to {}", range.0, range.1),
-            )),
-        },
-    }
-}
-
 /// A destination inside the image: absolute, without `.` or `..`.
 fn check_destination(path: &str) -> Result<(), String> {
     let ok = path.starts_with('/')
@@ -128,9 +109,9 @@ impl Params {
             Some(_) => return Err(ParamError::at("files", "'files' must be a set from paths in the image to files")),
         }
         let workdir = string(params, "workdir")?;
-        let memory_mib = number(params, "memory", DEFAULT_MEMORY_MIB, (128, 1 << 20), "MiB")?;
-        let cpus = number(params, "cpus", DEFAULT_CPUS, (1, 64), "CPUs")?;
-        let timeout = number(params, "timeout", DEFAULT_TIMEOUT_SECONDS, (1, 7 * 24 * 3600), "seconds")?;
+        let memory_mib = number_param(params, "memory", DEFAULT_MEMORY_MIB, (128, 1 << 20), "MiB")?;
+        let cpus = number_param(params, "cpus", DEFAULT_CPUS, (1, 64), "CPUs")?;
+        let timeout = number_param(params, "timeout", DEFAULT_TIMEOUT_SECONDS, (1, 7 * 24 * 3600), "seconds")?;
         let network = match params.get("network") {
             None | Some(serde_json::Value::Null) => false,
             Some(value) => {
