@@ -21,7 +21,8 @@
 
 use crate::builder::{BuildContext, BuildError, Builder, ParamError, number_param};
 use crate::child::die_with_parent;
-use crate::run::{accel, accel_notice, image_format, qemu_binary};
+use crate::image_format::ImageFormat;
+use crate::run::{accel, accel_notice, qemu_binary};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -217,7 +218,7 @@ impl Builder for BootTestBuilder {
                 params.disk
             )));
         }
-        let format = image_format(&disk)?;
+        let format = ImageFormat::detect(&disk)?.qemu_name();
         let vars = match params.firmware {
             Firmware::Bios => None,
             Firmware::Uefi => {

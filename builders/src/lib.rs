@@ -20,6 +20,7 @@ mod disk;
 mod fetch;
 mod file;
 mod fs;
+mod image_format;
 mod run;
 pub mod step;
 mod vm;

@@ -31,9 +31,9 @@ mod vhdx;
 mod vmdk;
 
 use crate::builder::{BuildContext, BuildError, Builder, ParamError};
+use crate::image_format::ImageFormat;
 use crate::step::InputRef;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 
 /// Converts a raw disk image into another image format.
 pub struct ConvertBuilder;
@@ -172,20 +172,6 @@ impl Target {
     }
 }
 
-/// The format of an input that starts like an image file rather than a raw
-/// disk (whose first sector is boot code or zeros): it would be converted
-/// as raw bytes, which is never what was meant. Formats are never probed
-/// otherwise.
-fn image_format_of(input: &Path) -> Result<Option<&'static str>, BuildError> {
-    let mut start = [0u8; 8];
-    let file = std::fs::File::open(input).map_err(|e| BuildError::io("opening the disk", input, e))?;
-    std::os::unix::fs::FileExt::read_exact_at(&file, &mut start, 0)
-        .map_err(|e| BuildError::io("reading the disk", input, e))?;
-    let magics: [(&[u8], &str); 5] =
-        [(b"QFI\xfb", "qcow2"), (b"KDMV", "vmdk"), (b"conectix", "vhd"), (b"vhdxfile", "vhdx"), (b"# Disk D", "vmdk")];
-    Ok(magics.iter().find(|(magic, _)| start.starts_with(magic)).map(|(_, name)| *name))
-}
-
 /// The name qemu-img writes the image under; VMDK records it in its
 /// descriptor, so it comes from the step (its name is part of the key), not
 /// from the scratch folder.
@@ -278,9 +264,13 @@ impl Builder for ConvertBuilder {
                 "'disk' is {size} bytes; a raw disk image must be a positive whole number of {SECTOR}-byte sectors"
             )));
         }
-        if let Some(format) = image_format_of(&input)? {
+        // An image file would be converted as raw bytes, which is never
+        // what was meant.
+        let format = ImageFormat::detect(&input)?;
+        if format != ImageFormat::Raw {
             return Err(BuildError::Failed(format!(
-                "'disk' is a {format} image, not a raw one; convert takes raw disk images"
+                "'disk' is a {} image, not a raw one; convert takes raw disk images",
+                format.name()
             )));
         }
         let virtual_size = target.virtual_size(size);

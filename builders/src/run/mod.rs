@@ -31,6 +31,7 @@ mod qemu;
 mod shell;
 
 use crate::builder::{BuildContext, BuildError, Builder, ParamError, number_param};
+use crate::image_format::ImageFormat;
 use job::{Job, WORKDIR};
 use qemu::{Outcome, VmRun};
 use std::os::unix::fs::PermissionsExt;
@@ -215,46 +216,6 @@ fn canonicalize(disk: &Path, epoch: i64, log: &mut dyn std::io::Write) -> Result
     file.sync_all().map_err(|e| BuildError::io("syncing", disk, e))
 }
 
-/// Image formats that must not be booted as raw disks, by their magic.
-fn foreign_format(path: &Path) -> Result<Option<&'static str>, BuildError> {
-    Ok(match image_format(path)? {
-        "qcow2" => Some("qcow2"),
-        "vmdk" => Some("vmdk"),
-        "vhdx" => Some("vhdx"),
-        _ => None,
-    })
-}
-
-/// A disk image's format, as QEMU's `format=` names it, by its magic:
-/// qcow2, vmdk, vhdx, `vpc` for a dynamic VHD (its footer's copy at the
-/// start) or a fixed one (the footer in the last sector), else raw.
-pub(crate) fn image_format(path: &Path) -> Result<&'static str, BuildError> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut start = [0u8; 8];
-    let mut file = std::fs::File::open(path).map_err(|e| BuildError::io("opening", path, e))?;
-    let n = file.read(&mut start).map_err(|e| BuildError::io("reading", path, e))?;
-    let start = &start[..n];
-    if start.starts_with(b"QFI\xfb") {
-        return Ok("qcow2");
-    } else if start.starts_with(b"KDMV") {
-        return Ok("vmdk");
-    } else if start.starts_with(b"vhdxfile") {
-        return Ok("vhdx");
-    } else if start.starts_with(b"conectix") {
-        return Ok("vpc");
-    }
-    let size = file.metadata().map_err(|e| BuildError::io("reading", path, e))?.len();
-    if size >= 512 {
-        let mut footer = [0u8; 8];
-        file.seek(SeekFrom::Start(size - 512)).map_err(|e| BuildError::io("reading", path, e))?;
-        file.read_exact(&mut footer).map_err(|e| BuildError::io("reading", path, e))?;
-        if &footer == b"conectix" {
-            return Ok("vpc");
-        }
-    }
-    Ok("raw")
-}
-
 impl Builder for RunBuilder {
     fn kind(&self) -> &'static str {
         "run"
@@ -290,7 +251,9 @@ impl Builder for RunBuilder {
                 params.disk
             )));
         }
-        if let Some(format) = foreign_format(&input)? {
+        let format = ImageFormat::detect(&input)?;
+        if !format.is_raw_disk() {
+            let format = format.name();
             return Err(BuildError::Failed(format!(
                 "'disk' is a {format} image; a run step takes raw disks (fetch it with unpack = \"{format}\", or convert it to raw)"
             )));

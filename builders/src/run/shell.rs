@@ -66,8 +66,9 @@ pub fn vm_shell(shell: &VmShell<'_>) -> Result<std::process::ExitStatus, ShellEr
     if !shell.disk.is_file() {
         return Err(ShellError::NotADisk(shell.disk.to_path_buf()));
     }
-    if let Some(format) = super::foreign_format(shell.disk)? {
-        return Err(ShellError::NotRaw { path: shell.disk.to_path_buf(), format });
+    let format = crate::image_format::ImageFormat::detect(shell.disk)?;
+    if !format.is_raw_disk() {
+        return Err(ShellError::NotRaw { path: shell.disk.to_path_buf(), format: format.name() });
     }
     let folder = SocketDir::new().map_err(|e| BuildError::io("creating", &std::env::temp_dir(), e))?;
     let job_path = folder.0.join("job.tar");
