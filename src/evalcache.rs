@@ -318,8 +318,13 @@ pub fn lookup(store: &Store, request_key: &str) -> Option<Cached> {
         match Observation::from_json(observation)?.check() {
             Check::Holds => {}
             Check::Refreshed(current) => {
-                *observation = current.to_json();
-                refreshed = true;
+                let current = current.to_json();
+                // Rewritten only when it says something new, so that a
+                // lookup of an unchanged entry writes nothing.
+                if current != *observation {
+                    *observation = current;
+                    refreshed = true;
+                }
             }
             Check::Changed => return None,
         }

@@ -2,7 +2,6 @@
 
 use super::{EXIT_BUILD_FAILED, EXIT_STORE, Failure, evaluate_targets, open_store};
 use crate::cli::BuildArgs;
-use crate::scheduler::report::{JsonReporter, PlainReporter, Reporter, TerminalReporter};
 use crate::scheduler::{self, BuildOptions, Outcome};
 use imgx_store::Store;
 use std::path::{Path, PathBuf};
@@ -28,18 +27,7 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
         keep_going: args.keep_going,
         keep_failed: args.keep_failed,
     };
-    use std::io::IsTerminal;
-    let reporter: Box<dyn Reporter> = if args.json {
-        Box::new(JsonReporter::new())
-    } else if std::io::stderr().is_terminal() {
-        Box::new(TerminalReporter::new(args.print_build_logs))
-    } else {
-        Box::new(PlainReporter::new(args.print_build_logs))
-    };
-    let report = scheduler::build(&store, &evaluated.steps, &evaluated.targets, &options, reporter.as_ref())
-        .map_err(|e| Failure::with_code(miette::miette!("{e}"), EXIT_STORE))?;
-    // Clears the live display before results are printed.
-    drop(reporter);
+    let report = super::run_build(&store, &evaluated, &options, args.json, args.print_build_logs)?;
     let failed: Vec<String> = report
         .results
         .iter()

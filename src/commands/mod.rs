@@ -130,6 +130,29 @@ pub fn evaluate_source(source: Source, args: &TargetArgs, store: &Arc<Store>) ->
 
 /// The evaluation cache's key for a request: what to evaluate and how,
 /// and the binary doing it.
+/// Builds what an evaluation asks for with the progress display the
+/// output calls for (JSON events, a live terminal, or plain lines), and
+/// clears the display before results are printed.
+pub fn run_build(
+    store: &Arc<Store>,
+    evaluated: &Evaluated,
+    options: &crate::scheduler::BuildOptions,
+    json: bool,
+    print_logs: bool,
+) -> Result<crate::scheduler::BuildReport, Failure> {
+    use crate::scheduler::report::{JsonReporter, PlainReporter, Reporter, TerminalReporter};
+    use std::io::IsTerminal;
+    let reporter: Box<dyn Reporter> = if json {
+        Box::new(JsonReporter::new())
+    } else if std::io::stderr().is_terminal() {
+        Box::new(TerminalReporter::new(print_logs))
+    } else {
+        Box::new(PlainReporter::new(print_logs))
+    };
+    crate::scheduler::build(store, &evaluated.steps, &evaluated.targets, options, reporter.as_ref())
+        .map_err(|e| Failure::with_code(miette::miette!("{e}"), EXIT_STORE))
+}
+
 fn request_key(args: &TargetArgs, source: &Source) -> String {
     let cwd = std::env::current_dir().unwrap_or_default();
     let source_text = match source {

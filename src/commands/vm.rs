@@ -1,12 +1,9 @@
 //! `imgx vm fetch` and `imgx vm shell`: the build VM's packages, and the
 //! VM booted by hand with a disk for debugging a step.
 
-use super::{
-    EXIT_BUILD_FAILED, EXIT_ERROR, EXIT_HOST_TOOL, EXIT_STORE, EXIT_USAGE, Failure, evaluate_source, open_store,
-};
+use super::{EXIT_BUILD_FAILED, EXIT_ERROR, EXIT_HOST_TOOL, EXIT_USAGE, Failure, evaluate_source, open_store};
 use crate::cli::{TargetArgs, VmCommand, VmShellArgs};
-use crate::scheduler::report::{PlainReporter, Reporter, TerminalReporter};
-use crate::scheduler::{self, BuildOptions};
+use crate::scheduler::BuildOptions;
 use crate::session::Source;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -185,16 +182,8 @@ fn build_vm(includes: &[String]) -> Result<PathBuf, Failure> {
         no_eval_cache: false,
     };
     let evaluated = evaluate_source(Source::Expr("(import <imgx>).vm".into()), &target, &store)?;
-    use std::io::IsTerminal;
-    let reporter: Box<dyn Reporter> = if std::io::stderr().is_terminal() {
-        Box::new(TerminalReporter::new(false))
-    } else {
-        Box::new(PlainReporter::new(false))
-    };
     let options = BuildOptions { jobs: 1, keep_going: false, keep_failed: false };
-    let report = scheduler::build(&store, &evaluated.steps, &evaluated.targets, &options, reporter.as_ref())
-        .map_err(|e| Failure::with_code(miette::miette!("{e}"), EXIT_STORE))?;
-    drop(reporter);
+    let report = super::run_build(&store, &evaluated, &options, false, false)?;
     let output = evaluated.targets.first().and_then(|t| report.results.get(t)).and_then(|r| r.output);
     match output {
         Some(output) => Ok(store.object_path(&output)),
