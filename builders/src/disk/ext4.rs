@@ -146,8 +146,9 @@ pub fn make(
     })?;
     if tree.root.is_some() {
         let started = std::time::Instant::now();
-        let (inodes, blocks) = fix_copied_inodes(disk_file, partition.start, tree, epoch)
-            .map_err(|e| BuildError::Failed(format!("{what}: setting owners, modes and times: {e}")))?;
+        let (inodes, blocks) =
+            fix_copied_inodes(disk_file, partition.start..partition.start + partition.len, tree, epoch)
+                .map_err(|e| BuildError::Failed(format!("{what}: setting owners, modes and times: {e}")))?;
         let seconds = started.elapsed().as_secs_f64();
         writeln!(log, "{what}: owners, modes and times of {inodes} inodes set ({blocks} blocks, {seconds:.2} s)").ok();
     }
@@ -182,8 +183,13 @@ pub fn make(
 /// attributes file, replaced files) get owner 0:0 and the source date too,
 /// so that nothing of the host survives in free inodes. Returns the number
 /// of inodes and of inode-table blocks written.
-fn fix_copied_inodes(disk: &File, start: u64, tree: &Tree, epoch: i64) -> std::io::Result<(usize, usize)> {
-    let mut fs = inodes::Ext4::open(disk, start)?;
+fn fix_copied_inodes(
+    disk: &File,
+    partition: std::ops::Range<u64>,
+    tree: &Tree,
+    epoch: i64,
+) -> std::io::Result<(usize, usize)> {
+    let mut fs = inodes::Ext4::open(disk, partition)?;
     let mut dirs: BTreeMap<String, u32> = BTreeMap::new();
     dirs.insert(String::new(), inodes::ROOT_INODE);
     let mut listings: BTreeMap<u32, BTreeMap<Vec<u8>, u32>> = BTreeMap::new();

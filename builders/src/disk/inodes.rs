@@ -62,9 +62,10 @@ pub struct Ext4<'a> {
 }
 
 impl<'a> Ext4<'a> {
-    /// Opens the file system that starts `base` bytes into `file`.
-    pub fn open(file: &'a File, base: u64) -> io::Result<Ext4<'a>> {
-        let fs = Region::new(file, base..file.metadata()?.len());
+    /// Opens the file system in bytes `range` of `file` (its partition):
+    /// nothing outside it is read or written, whatever the superblock says.
+    pub fn open(file: &'a File, range: std::ops::Range<u64>) -> io::Result<Ext4<'a>> {
+        let fs = Region::new(file, range);
         let mut sb = [0u8; SUPERBLOCK_SIZE];
         fs.read(SUPERBLOCK_OFFSET, &mut sb, "the ext4 superblock").map_err(io_error)?;
         let geo = Geometry::parse(&sb).map_err(io_error)?;

@@ -230,11 +230,16 @@ fn parse_size_text(text: &str) -> Result<u64, String> {
     let whole: u128 = whole.parse().map_err(|_| bad())?;
     let scale = 10u128.pow(fraction.len() as u32);
     let fraction_value: u128 = if fraction.is_empty() { 0 } else { fraction.parse().map_err(|_| bad())? };
-    let total = (whole * scale + fraction_value).checked_mul(multiplier).ok_or_else(bad)?;
+    let too_large = || format!("'{text}' is too large");
+    let total = whole
+        .checked_mul(scale)
+        .and_then(|v| v.checked_add(fraction_value))
+        .and_then(|v| v.checked_mul(multiplier))
+        .ok_or_else(too_large)?;
     if total % scale != 0 {
         return Err(format!("'{text}' is not a whole number of bytes"));
     }
-    let bytes = u64::try_from(total / scale).map_err(|_| format!("'{text}' is too large"))?;
+    let bytes = u64::try_from(total / scale).map_err(|_| too_large())?;
     if bytes == 0 {
         return Err(format!("size '{text}' is zero"));
     }
