@@ -28,8 +28,11 @@ let
   /* A path given in an environment variable, else the newest package. */
   chosen = variable: what: pattern:
     if env variable != "" then /. + env variable else newest what pattern;
-in
-rec {
+
+  /* Made once, however many run steps use it. */
+  defaultVm = lib.mkVm { };
+
+  lib = rec {
   /**
     The build VM: a kernel and an initramfs (busybox, the kernel modules
     it needs and imgx's init script), built as a step so that its key is
@@ -71,7 +74,7 @@ rec {
   ];
 
   /** The default build VM (see `mkVm`). */
-  vm = mkVm { };
+  vm = defaultVm;
 
   /**
     A script run inside a disk image, in the build VM. The output is a new
@@ -120,7 +123,7 @@ rec {
     , network ? false
     , hash ? null
     , shell ? "image"
-    , vm ? mkVm { }
+    , vm ? defaultVm
     }@args:
     step "run" (args // { inherit name vm; });
 
@@ -155,4 +158,6 @@ rec {
     , name ? "test-boot"
     }@args:
     step "testBoot" (args // { inherit name; });
-}
+};
+in
+lib

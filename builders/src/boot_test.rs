@@ -250,6 +250,7 @@ impl Builder for BootTestBuilder {
             Self::command(&qemu, accel.name, &params, &disk, format, vars.as_deref()).spawn().map_err(|e| {
                 BuildError::Failed(format!("cannot start {} (Debian package qemu-system-x86): {e}", qemu.display()))
             })?;
+        let stderr = crate::child::collect_stderr(&mut child);
         let started = Instant::now();
         let deadline = started + Duration::from_secs(params.timeout);
         let (sender, receiver) = mpsc::channel::<Vec<u8>>();
@@ -278,10 +279,7 @@ impl Builder for BootTestBuilder {
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let status = child.wait().map_err(|e| BuildError::Failed(format!("waiting for QEMU: {e}")))?;
-                    let mut stderr = String::new();
-                    if let Some(mut pipe) = child.stderr.take() {
-                        let _ = pipe.read_to_string(&mut stderr);
-                    }
+                    let stderr = stderr.join().unwrap_or_default();
                     for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
                         writeln!(ctx.log, "qemu: {line}").ok();
                     }

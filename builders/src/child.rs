@@ -18,3 +18,17 @@ pub(crate) fn die_with_parent(command: &mut Command) {
         });
     }
 }
+
+/// Reads a child's piped stderr on a thread of its own, so that a child
+/// writing more than a pipe holds never blocks waiting for us; join the
+/// handle for the text once the child has exited.
+pub(crate) fn collect_stderr(child: &mut std::process::Child) -> std::thread::JoinHandle<String> {
+    let pipe = child.stderr.take();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut pipe) = pipe {
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+        }
+        text
+    })
+}

@@ -28,6 +28,8 @@ mod fat;
 mod journal;
 mod table;
 
+pub(crate) use fat::civil_from_days;
+
 pub use error::CanonicalizeError;
 pub use table::TableKind;
 

@@ -13,7 +13,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long KVM may take to run a boot sector.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -63,11 +63,12 @@ fn choose(qemu: &Path) -> Accel {
     {
         return parse_cached(answer);
     }
-    let accel = probe(qemu);
-    if let Some(cache) = cache {
-        let name = if accel.name == "kvm" { "kvm" } else { "tcg" };
+    let (accel, answered) = probe(qemu);
+    // A probe that could not run (QEMU missing, say) says nothing about
+    // this boot's KVM, so only answers are kept.
+    if answered && let Some(cache) = cache {
         let _ = std::fs::create_dir_all(cache.parent().unwrap_or(Path::new("/")));
-        let _ = std::fs::write(&cache, format!("{}\n{name}\t{}\n", boot_id.trim(), accel.reason));
+        let _ = std::fs::write(&cache, format!("{}\n{}\t{}\n", boot_id.trim(), accel.name, accel.reason));
     }
     accel
 }
@@ -87,25 +88,35 @@ fn cache_file() -> Option<PathBuf> {
     Some(base.join("imgx").join("kvm-probe"))
 }
 
-fn probe(qemu: &Path) -> Accel {
+/// Runs the test boot: the accelerator, and whether the probe gave an
+/// answer (rather than failing to run).
+fn probe(qemu: &Path) -> (Accel, bool) {
     let dir = std::env::temp_dir().join(format!("imgx-kvm-probe-{}", std::process::id()));
     let result = run_probe(qemu, &dir);
     let _ = std::fs::remove_dir_all(&dir);
     match result {
-        Ok(true) => Accel { name: "kvm", reason: "/dev/kvm ran a test boot".into() },
-        Ok(false) => Accel {
-            name: "tcg",
-            reason: format!("/dev/kvm did not run a test boot within {} s", PROBE_TIMEOUT.as_secs()),
-        },
-        Err(error) => Accel { name: "tcg", reason: format!("the KVM test boot failed ({error})") },
+        Ok(true) => (Accel { name: "kvm", reason: "/dev/kvm ran a test boot".into() }, true),
+        Ok(false) => (
+            Accel {
+                name: "tcg",
+                reason: format!("/dev/kvm did not run a test boot within {} s", PROBE_TIMEOUT.as_secs()),
+            },
+            true,
+        ),
+        Err(error) => (Accel { name: "tcg", reason: format!("the KVM test boot failed ({error})") }, false),
     }
 }
 
 fn run_probe(qemu: &Path, dir: &Path) -> std::io::Result<bool> {
-    std::fs::create_dir_all(dir)?;
+    // A fresh folder of our own: create_dir fails rather than use whatever
+    // (a link, say) already has this name.
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir(dir)?;
     let disk = dir.join("probe.img");
     std::fs::write(&disk, probe_sector())?;
-    let mut child = Command::new(qemu)
+    let mut command = Command::new(qemu);
+    crate::child::die_with_parent(&mut command);
+    let mut child = command
         .args(["-accel", "kvm", "-nodefaults", "-no-user-config", "-display", "none", "-m", "16", "-serial", "stdio"])
         .arg("-drive")
         .arg(format!("file={},format=raw,if=ide", disk.display()))
@@ -131,13 +142,11 @@ fn run_probe(qemu: &Path, dir: &Path) -> std::io::Result<bool> {
             }
         }
     });
-    let started = Instant::now();
     let answered = receiver.recv_timeout(PROBE_TIMEOUT).unwrap_or(false);
     let _ = child.kill();
     // A virtual CPU stuck in the kernel can delay the exit; reap the
     // process without making the build wait for it.
     std::thread::spawn(move || child.wait());
-    let _ = started;
     Ok(answered)
 }
 

@@ -46,7 +46,6 @@ impl Job<'_> {
     pub fn write(&self, path: &Path) -> Result<(), BuildError> {
         let file = fs::File::create(path).map_err(|e| BuildError::io("creating", path, e))?;
         let mut archive = tar::Builder::new(std::io::BufWriter::new(file));
-        archive.mode(tar::HeaderMode::Deterministic);
         let io = |e| BuildError::io("writing", path, e);
         let mut env = format!(
             "IMGX_DATE='{}'\nIMGX_EPOCH={}\nIMGX_NETWORK={}\nIMGX_FILESYSTEMS='{}'\nIMGX_WORKDIR={WORKDIR}\nIMGX_SHELL={}\n",
@@ -142,16 +141,7 @@ fn terminal_type(term: &str) -> &str {
 pub fn utc_date(epoch: i64) -> String {
     let days = epoch.div_euclid(86_400);
     let seconds = epoch.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::canonical::civil_from_days(days);
     format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60)
 }
 

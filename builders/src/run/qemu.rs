@@ -197,11 +197,14 @@ impl VmRun<'_> {
         let mut child = self.command(Some(&sockets.0)).spawn().map_err(|e| {
             BuildError::Failed(format!("cannot start {} (Debian package qemu-system-x86): {e}", self.qemu.display()))
         })?;
+        let stderr = crate::child::collect_stderr(&mut child);
         let started = Instant::now();
         let (sender, receiver) = mpsc::channel();
         if let Err(stopped) = accept_all(&mut child, listeners, &sender, started + self.timeout) {
             let _ = child.kill();
             let _ = child.wait();
+            let stderr = stderr.join().unwrap_or_default();
+            let stopped = if stderr.trim().is_empty() { stopped } else { format!("{stopped}: {}", stderr.trim()) };
             return Ok(Finished { outcome: Outcome::Stopped(stopped), console_tail: Vec::new() });
         }
         drop(sender);
@@ -220,10 +223,7 @@ impl VmRun<'_> {
             }
         }
         let status = child.wait().map_err(|e| BuildError::Failed(format!("waiting for QEMU: {e}")))?;
-        let mut stderr = String::new();
-        if let Some(mut pipe) = child.stderr.take() {
-            let _ = pipe.read_to_string(&mut stderr);
-        }
+        let stderr = stderr.join().unwrap_or_default();
         reader.flush();
         for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
             reader.line(Channel::Console, format!("qemu: {line}"));
@@ -273,11 +273,7 @@ fn accept_all(
             break;
         }
         if let Ok(Some(status)) = child.try_wait() {
-            let mut stderr = String::new();
-            if let Some(mut pipe) = child.stderr.take() {
-                let _ = pipe.read_to_string(&mut stderr);
-            }
-            return Err(format!("QEMU exited with {status} before the VM started: {}", stderr.trim()));
+            return Err(format!("QEMU exited with {status} before the VM started"));
         }
         if Instant::now() >= deadline {
             return Err("QEMU did not connect its channels before the timeout".into());

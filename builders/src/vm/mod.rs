@@ -122,5 +122,6 @@ fn write_initramfs(path: &Path, init: &[u8], busybox: &[u8], modules: &[modules:
     archive.file("etc/imgx/modules", 0o644, list.as_bytes())?;
     let mut out = archive.finish()?;
     out.flush()?;
-    out.into_inner().map_err(|e| e.into_error())?.sync_all()
+    // Registering the output syncs it.
+    out.into_inner().map_err(|e| e.into_error()).map(drop)
 }
