@@ -306,3 +306,52 @@ fn a_vm_that_panics_or_cannot_start_the_job_is_reported_with_its_console() {
     assert!(text.contains("stopped before the script finished"), "{text}");
     assert!(text.contains("the disks or ports did not appear"), "the console is shown: {text}");
 }
+
+#[test]
+fn fstab_lines_may_name_partitions_by_partuuid_and_partlabel() {
+    let project = Project::new("run-partuuid");
+    busybox_userland(&project, "tree");
+    // The image's own fstab, as Debian's cloud images write it: no mount
+    // attributes, so the disk step leaves it alone.
+    project.write(
+        "tree/etc/fstab",
+        "PARTLABEL=root / ext4 defaults 0 1\n\
+         PARTUUID=0B9C3C1E-6D3E-4C7A-9A55-0123456789AB /boot/efi vfat defaults 0 2\n\
+         PARTLABEL=data /srv ext4 defaults 0 2\n",
+    );
+    project.write(
+        "default.nix",
+        r#"let
+  imgx = import <imgx>;
+  disk = builtins.step {
+    kind = "disk"; name = "cloudlike"; size = "128M"; table = "gpt";
+    partitions = [
+      { label = "ESP"; type = "esp"; size = "32M"; fs = "vfat";
+        options.partUuid = "0b9c3c1e-6d3e-4c7a-9a55-0123456789ab"; }
+      { label = "data"; type = "linux"; size = "16M"; fs = "ext4"; }
+      { label = "root"; type = "linux-root-x86-64"; size = "rest"; fs = "ext4"; contents = ./tree; }
+    ];
+  };
+in imgx.run { name = "mounts"; inherit disk; script = ''
+  echo esp > /boot/efi/marker.txt
+  echo data > /srv/marker
+''; }
+"#,
+    );
+    let output = project.imgx(&["build", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let disk = object(&project, &built_outputs(&output.stdout)["mounts"]);
+    let esp = project.dir.join("esp.img");
+    extract(&disk, 1, &esp);
+    let mtype = Command::new("mtype")
+        .arg("-i")
+        .arg(&esp)
+        .arg("::marker.txt")
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .output()
+        .expect("mtype runs");
+    assert_eq!(String::from_utf8_lossy(&mtype.stdout), "esp\n", "the PARTUUID line was mounted");
+    let data = project.dir.join("data.img");
+    extract(&disk, 2, &data);
+    assert_eq!(debugfs(&data, "cat /marker"), "data\n", "the PARTLABEL line was mounted");
+}

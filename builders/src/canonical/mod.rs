@@ -29,6 +29,7 @@ mod journal;
 mod table;
 
 pub(crate) use fat::civil_from_days;
+pub use table::Entry;
 
 pub use error::CanonicalizeError;
 pub use table::TableKind;
@@ -127,9 +128,15 @@ pub fn canonicalize_disk(image: &File, epoch: i64) -> Result<Vec<CanonicalizedPa
 /// partition in table order, the whole image as number 0 without a
 /// table), without changing anything: the build VM loads only the file
 /// system modules a disk needs.
-pub fn file_systems(image: &File) -> Result<Vec<(u32, Range<u64>, FileSystem)>, CanonicalizeError> {
+pub fn file_systems(image: &File) -> Result<Vec<(Entry, FileSystem)>, CanonicalizeError> {
     let (_, entries) = table::read_table(image)?;
-    entries.into_iter().map(|entry| Ok((entry.number, entry.range.clone(), detect(image, entry.range)?))).collect()
+    entries
+        .into_iter()
+        .map(|entry| {
+            let file_system = detect(image, entry.range.clone())?;
+            Ok((entry, file_system))
+        })
+        .collect()
 }
 
 /// Canonicalizes the ext2/3/4 file system in bytes `range` of `image`:

@@ -28,6 +28,24 @@ pub struct Entry {
     pub number: u32,
     /// The bytes it spans.
     pub range: Range<u64>,
+    /// Its PARTUUID as the kernel and fstab spell it (lower case): the
+    /// GPT entry's unique GUID, or the MBR disk signature and number
+    /// (`1234abcd-01`); `None` without a table.
+    pub uuid: Option<String>,
+}
+
+/// A GPT GUID in its text form (the first three fields little-endian).
+fn guid_text(bytes: &[u8]) -> String {
+    let hex = |range: &[u8]| range.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let rev = |range: &[u8]| hex(&range.iter().rev().copied().collect::<Vec<u8>>());
+    format!(
+        "{}-{}-{}-{}-{}",
+        rev(&bytes[0..4]),
+        rev(&bytes[4..6]),
+        rev(&bytes[6..8]),
+        hex(&bytes[8..10]),
+        hex(&bytes[10..16])
+    )
 }
 
 const MBR_PROTECTIVE: u8 = 0xEE;
@@ -50,7 +68,7 @@ fn read(file: &File, offset: u64, len: usize, file_len: u64) -> Result<Vec<u8>, 
 /// Reads the partition table of `file`.
 pub fn read_table(file: &File) -> Result<(TableKind, Vec<Entry>), CanonicalizeError> {
     let len = file.metadata().map_err(|e| CanonicalizeError::io("inspecting", 0, 0, e))?.len();
-    let whole = || Ok((TableKind::None, vec![Entry { number: 0, range: 0..len }]));
+    let whole = || Ok((TableKind::None, vec![Entry { number: 0, range: 0..len, uuid: None }]));
     if len < 512 {
         return whole();
     }
@@ -82,7 +100,8 @@ pub fn read_table(file: &File) -> Result<(TableKind, Vec<Entry>), CanonicalizeEr
         if range.end > len {
             return Err(malformed(format!("MBR partition {} ends at byte {}, past the image's end", i + 1, range.end)));
         }
-        found.push(Entry { number: i as u32 + 1, range });
+        let uuid = Some(format!("{:08x}-{:02x}", u32_at(&mbr, 440), i + 1));
+        found.push(Entry { number: i as u32 + 1, range, uuid });
     }
     Ok((TableKind::Mbr, found))
 }
@@ -107,7 +126,7 @@ fn gpt(file: &File, sector: u64, len: u64) -> Result<Vec<Entry>, CanonicalizeErr
         let range = first.checked_mul(sector).zip(last.checked_add(1).and_then(|l| l.checked_mul(sector)));
         match range {
             Some((start, end)) if first <= last && end <= len => {
-                found.push(Entry { number: i as u32 + 1, range: start..end })
+                found.push(Entry { number: i as u32 + 1, range: start..end, uuid: Some(guid_text(&e[16..32])) })
             }
             _ => return Err(malformed(format!("GPT partition {} spans LBA {first}..={last}", i + 1))),
         }

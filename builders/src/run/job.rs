@@ -25,10 +25,8 @@ pub struct Job<'a> {
     pub epoch: i64,
     /// Whether the VM has a network interface.
     pub network: bool,
-    /// The kinds of file system on the disk (`ext4`, `vfat`, `xfs`, or
-    /// `unknown` when one could not be recognised): the VM loads only the
-    /// modules these need.
-    pub file_systems: Vec<&'static str>,
+    /// The disk's file systems and partition UUIDs.
+    pub survey: super::Survey,
     /// Whether the script runs with the VM's busybox even if the image has
     /// a shell.
     pub vm_shell: bool,
@@ -48,11 +46,12 @@ impl Job<'_> {
         let mut archive = tar::Builder::new(std::io::BufWriter::new(file));
         let io = |e| BuildError::io("writing", path, e);
         let mut env = format!(
-            "IMGX_DATE='{}'\nIMGX_EPOCH={}\nIMGX_NETWORK={}\nIMGX_FILESYSTEMS='{}'\nIMGX_WORKDIR={WORKDIR}\nIMGX_SHELL={}\n",
+            "IMGX_DATE='{}'\nIMGX_EPOCH={}\nIMGX_NETWORK={}\nIMGX_FILESYSTEMS='{}'\nIMGX_PARTUUIDS='{}'\nIMGX_WORKDIR={WORKDIR}\nIMGX_SHELL={}\n",
             utc_date(self.epoch),
             self.epoch,
             u8::from(self.network),
-            self.file_systems.join(" "),
+            self.survey.file_systems.join(" "),
+            self.survey.part_uuids.iter().map(|(uuid, n)| format!("{uuid}=/dev/vda{n}")).collect::<Vec<_>>().join(" "),
             if self.vm_shell { "vm" } else { "image" }
         );
         match &self.interactive {

@@ -167,18 +167,30 @@ pub(crate) fn accel_notice(accel: &Accel, notice: &dyn Fn(&str)) {
     });
 }
 
-/// The kinds of file system on a disk, as the VM's init names them.
-fn file_systems(disk: &Path) -> Result<Vec<&'static str>, BuildError> {
+/// What the VM's init needs to know about a disk before it boots.
+pub(crate) struct Survey {
+    /// The kinds of file system on it (`ext4`, `vfat`, `xfs`; `unknown`
+    /// when the table could not be read): the VM loads only the modules
+    /// these need.
+    pub file_systems: Vec<&'static str>,
+    /// Each partition's PARTUUID and number, which the kernel does not
+    /// show the init, for fstab lines that name partitions by it.
+    pub part_uuids: Vec<(String, u32)>,
+}
+
+/// Reads a disk's partition table and recognises its file systems.
+pub(crate) fn survey(disk: &Path) -> Result<Survey, BuildError> {
     use crate::canonical::FileSystem;
     let file = std::fs::File::open(disk).map_err(|e| BuildError::io("opening", disk, e))?;
     let found = match crate::canonical::file_systems(&file) {
         Ok(found) => found,
         // A table this reader does not understand: the VM loads everything.
-        Err(_) => return Ok(vec!["unknown"]),
+        Err(_) => return Ok(Survey { file_systems: vec!["unknown"], part_uuids: Vec::new() }),
     };
+    let part_uuids = found.iter().filter_map(|(entry, _)| Some((entry.uuid.clone()?, entry.number))).collect();
     let mut names: Vec<&'static str> = found
         .into_iter()
-        .filter_map(|(_, _, fs)| match fs {
+        .filter_map(|(_, fs)| match fs {
             FileSystem::Ext4 => Some("ext4"),
             FileSystem::Fat => Some("vfat"),
             FileSystem::Xfs => Some("xfs"),
@@ -189,7 +201,7 @@ fn file_systems(disk: &Path) -> Result<Vec<&'static str>, BuildError> {
         .collect();
     names.sort_unstable();
     names.dedup();
-    Ok(names)
+    Ok(Survey { file_systems: names, part_uuids })
 }
 
 /// Removes what the guest kernel leaves behind that depends on time or
@@ -281,7 +293,7 @@ impl Builder for RunBuilder {
             workdir: workdir.as_deref(),
             epoch,
             network: params.network,
-            file_systems: file_systems(&out)?,
+            survey: survey(&out)?,
             vm_shell: params.vm_shell,
             interactive: None,
         };

@@ -79,7 +79,7 @@ pub fn vm_shell(shell: &VmShell<'_>) -> Result<std::process::ExitStatus, ShellEr
         workdir: None,
         epoch,
         network: false,
-        file_systems: super::file_systems(shell.disk)?,
+        survey: super::survey(shell.disk)?,
         vm_shell: shell.vm_shell,
         interactive: Some(shell.term.clone()),
     }
