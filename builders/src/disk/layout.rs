@@ -186,6 +186,10 @@ const TYPES: &[(&str, &str, Option<&str>)] = &[
 
 const TOP_LEVEL: &[&str] = &["size", "table", "partitions", "options", "sourceDateEpoch"];
 const PARTITION_KEYS: &[&str] = &["label", "type", "size", "fs", "contents", "mount", "options"];
+/// The latest time every file system the disk step writes can record:
+/// ext4's 34-bit seconds end in 2446 (XFS's big timestamps go further).
+const MAX_SOURCE_DATE_EPOCH: i64 = 0x3_7FFF_FFFF;
+
 const OPTION_KEYS: &[&str] = &["partUuid", "uuid", "fsLabel", "mountOptions", "hashSeed", "fatSize", "bootable"];
 
 /// Parses a size (see the [module documentation](self)).
@@ -609,9 +613,14 @@ pub fn parse(params: &Value) -> Result<Layout, ParamError> {
         }
     };
     if let Some(epoch) = map.get("sourceDateEpoch")
-        && epoch.as_i64().is_none_or(|e| e < 0)
+        && epoch.as_i64().is_none_or(|e| !(0..=MAX_SOURCE_DATE_EPOCH).contains(&e))
     {
-        return Err(ParamError::at("sourceDateEpoch", "'sourceDateEpoch' must be a non-negative integer (seconds)"));
+        return Err(ParamError::at(
+            "sourceDateEpoch",
+            format!(
+                "'sourceDateEpoch' must be a whole number of seconds from 0 to {MAX_SOURCE_DATE_EPOCH} (the year 2446, ext4's last)"
+            ),
+        ));
     }
     let mut disk_id = None;
     if let Some(options) = map.get("options") {
@@ -873,6 +882,10 @@ mod tests {
         assert_eq!(at, "colour");
         let (at, _) = error_at(json!({ "size": 1000, "table": "gpt", "partitions": [] }));
         assert_eq!(at, "size");
+        let (at, _) =
+            error_at(json!({ "size": "1G", "table": "gpt", "partitions": [], "sourceDateEpoch": 99_999_999_999_i64 }));
+        assert_eq!(at, "sourceDateEpoch", "a date no file system records, which would overflow");
+        assert!(parse_size(&json!("99999999999999999999999999999.5G")).is_err(), "no overflow on huge sizes");
     }
 
     #[test]
