@@ -142,8 +142,9 @@ pub enum StoreCommand {
 /// `imgx vm …`.
 #[derive(Subcommand, Debug)]
 pub enum VmCommand {
-    /// Download the build VM's Debian packages (kernel, busybox) with apt into
-    /// the folder the bundled library reads ($IMGX_VM_PACKAGES, else
+    /// Download the Debian packages of the build VM and of the library's boot
+    /// helpers (kernel, busybox, systemd-boot, GRUB) with apt into the folder
+    /// the bundled library reads ($IMGX_VM_PACKAGES, else
     /// $XDG_CACHE_HOME/imgx/vm, else ~/.cache/imgx/vm).
     Fetch {
         /// Download the current packages even if some are there already.

@@ -10,7 +10,11 @@ use std::path::{Path, PathBuf};
 /// The library's files: path relative to `stdlib/`, and contents.
 pub const FILES: &[(&str, &str)] = &[
     ("default.nix", include_str!("../stdlib/default.nix")),
+    ("boot.nix", include_str!("../stdlib/boot.nix")),
+    ("boot/init", include_str!("../stdlib/boot/init")),
     ("helpers.nix", include_str!("../stdlib/helpers.nix")),
+    ("image.nix", include_str!("../stdlib/image.nix")),
+    ("packages.nix", include_str!("../stdlib/packages.nix")),
     ("vm.nix", include_str!("../stdlib/vm.nix")),
     ("vm/init", include_str!("../stdlib/vm/init")),
 ];

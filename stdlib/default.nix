@@ -8,12 +8,19 @@
 */
 let
   step = kind: args: builtins.step (args // { inherit kind; });
-  vmLib = import ./vm.nix { inherit step; };
+  packages = import ./packages.nix;
+  vmLib = import ./vm.nix { inherit step packages; };
   helpers = import ./helpers.nix;
-in
-{
-  # Sizes, standard layouts and kernel command lines: see helpers.nix.
-  inherit (helpers) sizes layouts kernelCommandLine;
+
+  /* The library: the step kinds below, and what the other files add. */
+  lib = steps // import ./image.nix lib // import ./boot.nix lib;
+
+  steps = {
+  # Sizes, standard layouts, kernel command lines: see helpers.nix.
+  inherit (helpers) sizes layouts kernelCommandLine describe;
+
+  # The Debian packages the VM and the boot helpers are made from: see packages.nix.
+  inherit packages;
 
   /**
     One file in the store.
@@ -150,8 +157,35 @@ in
   disk = { size, table, partitions, options ? { }, sourceDateEpoch ? null, name ? "disk" }@args:
     step "disk" (args // { name = args.name or "disk"; });
 
-  inherit (vmLib) vm mkVm run testBoot;
+  /**
+    A file or tree that is already here (a path, or a step's output)
+    unpacked: the `unpack` choices of `fetch`, without a hash to declare,
+    since the source's own hash is part of the step's key.
+
+    # Arguments
+    - `source`: a path or a step (`"${tree}/sub/file"` for part of one).
+    - `format` (default `"auto"`: chosen from the content): `"deb"` (a
+      Debian package's files), `"tar"`, `"tar.gz"`, `"tar.xz"`,
+      `"tar.zst"`, `"xz"`, `"zst"`, `"gz"`, `"qcow2"`, `"vmdk"`, `"oci"`.
+    - `name` (default: the source's name).
+
+    # Example
+    ```nix
+    unpack { source = packages.systemdBoot; format = "deb"; }
+    ```
+  */
+  unpack = { source, format ? "auto", name ? null }@args:
+    step "unpack" ((builtins.removeAttrs args [ "name" ]) // {
+      name = if name != null then name else baseNameOf (toString source);
+    });
+
+  # The build VM and run steps (vm.nix); `run` itself is in image.nix.
+  inherit (vmLib) vm mkVm testBoot;
+  runStep = vmLib.run;
+  vmModules = vmLib.defaultModules;
 
   /** The version of the library. */
   version = "0.1.0";
-}
+  };
+in
+lib

@@ -91,6 +91,12 @@ let
   optionalContents = contents: if contents == null then { } else { inherit contents; };
 in
 {
+  /**
+    A value's type in words (`"a string"`, `"a set"`), for error messages
+    that say what was given.
+  */
+  inherit describe;
+
   /** Sizes in bytes, as the `disk` step reads them. */
   sizes = {
     /**

@@ -1,34 +1,12 @@
 /**
   The build VM and `run` steps: commands run inside a disk image.
 
-  Imported by `default.nix`, which passes its `step` helper; use them as
-  `(import <imgx>).run` and `(import <imgx>).vm`.
+  Imported by `default.nix`, which passes its `step` helper and the
+  packages; use them as `(import <imgx>).runStep` (or `run` with a `disk`)
+  and `(import <imgx>).vm`.
 */
-{ step }:
+{ step, packages }:
 let
-  env = builtins.getEnv;
-  orElse = value: fallback: if value != "" then value else fallback;
-
-  /* Where `imgx vm fetch` puts the VM's packages. */
-  packageDir = orElse (env "IMGX_VM_PACKAGES")
-    "${orElse (env "XDG_CACHE_HOME") "${env "HOME"}/.cache"}/imgx/vm";
-
-  packages = if builtins.pathExists packageDir then builtins.attrNames (builtins.readDir packageDir) else [ ];
-
-  /* The newest package whose file name matches `pattern`, as a path. */
-  newest = what: pattern:
-    let
-      found = builtins.filter (name: builtins.match pattern name != null) packages;
-      sorted = builtins.sort (a: b: builtins.compareVersions a b > 0) found;
-    in
-    if sorted == [ ] then
-      throw "the build VM needs ${what}, and there is none in ${packageDir}: run `imgx vm fetch` to download Debian's, or set IMGX_VM_KERNEL and IMGX_VM_BUSYBOX to a package or an unpacked tree"
-    else /. + "${packageDir}/${builtins.head sorted}";
-
-  /* A path given in an environment variable, else the newest package. */
-  chosen = variable: what: pattern:
-    if env variable != "" then /. + env variable else newest what pattern;
-
   /* Made once, however many run steps use it. */
   defaultVm = lib.mkVm { };
 
@@ -55,12 +33,12 @@ let
 
     # Example
     ```nix
-    vm { modules = vm.defaultModules ++ [ "btrfs" ]; }
+    mkVm { modules = vmModules ++ [ "btrfs" ]; }
     ```
   */
   mkVm =
-    { kernel ? chosen "IMGX_VM_KERNEL" "a kernel package (linux-image-…-cloud-amd64)" "linux-image-[0-9].*\\.deb"
-    , busybox ? chosen "IMGX_VM_BUSYBOX" "busybox (busybox-static)" "busybox-static_.*\\.deb"
+    { kernel ? packages.kernel
+    , busybox ? packages.busybox
     , modules ? defaultModules
     , init ? ./vm/init
     , name ? "build-vm"

@@ -207,6 +207,7 @@ pub fn builders() -> &'static [&'static dyn Builder] {
         &crate::directory::DirectoryBuilder,
         &crate::convert::ConvertBuilder,
         &crate::fetch::FetchBuilder,
+        &crate::unpack::UnpackBuilder,
         &crate::disk::DiskBuilder,
         &crate::vm::VmBuilder,
         &crate::run::RunBuilder,

@@ -23,6 +23,7 @@ mod fs;
 mod image_format;
 mod run;
 pub mod step;
+mod unpack;
 mod vm;
 
 /// The file at the top of a directory object that records its entries'

@@ -10,8 +10,29 @@ use std::process::Command;
 
 /// The Debian metapackage that names the current cloud kernel.
 const KERNEL_METAPACKAGE: &str = "linux-image-cloud-amd64";
-/// The Debian package with a statically linked busybox.
-const BUSYBOX_PACKAGE: &str = "busybox-static";
+
+/// A package the library reads from the package folder (see
+/// `stdlib/packages.nix`, whose file-name patterns these mirror).
+struct Package {
+    /// The package apt downloads; `None` for the kernel, whose name is
+    /// found through [`KERNEL_METAPACKAGE`].
+    apt_name: Option<&'static str>,
+    /// Whether a file in the folder is a version of this package.
+    matches: fn(&str) -> bool,
+}
+
+/// The build VM's kernel and busybox, then the boot loaders of `bootloader`.
+const PACKAGES: &[Package] = &[
+    Package { apt_name: None, matches: is_kernel_package },
+    Package { apt_name: Some("busybox-static"), matches: |name| name.starts_with("busybox-static_") },
+    Package { apt_name: Some("systemd-boot-efi"), matches: |name| name.starts_with("systemd-boot-efi_") },
+    Package { apt_name: Some("grub-efi-amd64-bin"), matches: |name| name.starts_with("grub-efi-amd64-bin_") },
+];
+
+/// `linux-image-<digit>…`: a concrete kernel, not a metapackage.
+fn is_kernel_package(name: &str) -> bool {
+    name.strip_prefix("linux-image-").and_then(|rest| rest.chars().next()).is_some_and(|c| c.is_ascii_digit())
+}
 
 /// Runs `imgx vm …`.
 pub fn run(command: VmCommand) -> Result<(), Failure> {
@@ -63,26 +84,16 @@ fn package_dir() -> Option<PathBuf> {
     Some(cache.join("imgx").join("vm"))
 }
 
-/// The kernel and busybox packages already in `dir`, as the library would
-/// find them.
-fn present(dir: &Path) -> Result<(Vec<String>, Vec<String>), FetchError> {
+/// For each of [`PACKAGES`], the newest version of it in `dir` (by file
+/// name), if any.
+fn present(dir: &Path) -> Result<Vec<Option<String>>, FetchError> {
     let entries = std::fs::read_dir(dir).map_err(|source| FetchError::Folder { path: dir.to_path_buf(), source })?;
-    let (mut kernels, mut busyboxes) = (Vec::new(), Vec::new());
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.ends_with(".deb") {
-            continue;
-        }
-        let after = name.strip_prefix("linux-image-").and_then(|rest| rest.chars().next());
-        if after.is_some_and(|c| c.is_ascii_digit()) {
-            kernels.push(name);
-        } else if name.starts_with("busybox-static_") {
-            busyboxes.push(name);
-        }
-    }
-    kernels.sort();
-    busyboxes.sort();
-    Ok((kernels, busyboxes))
+    let names: Vec<String> = entries
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".deb"))
+        .collect();
+    Ok(PACKAGES.iter().map(|package| names.iter().filter(|name| (package.matches)(name)).max().cloned()).collect())
 }
 
 /// Whether this process runs as root: apt then downloads as root instead
@@ -121,33 +132,47 @@ fn kernel_package(depends: &str) -> Option<String> {
     })
 }
 
+/// Downloads what is missing from the package folder (everything with
+/// `update`), so that a second run is instant and needs no network.
 fn fetch(update: bool) -> Result<(), FetchError> {
     let dir = package_dir().ok_or(FetchError::NoFolder)?;
     std::fs::create_dir_all(&dir).map_err(|source| FetchError::Folder { path: dir.clone(), source })?;
-    let (kernels, busyboxes) = present(&dir)?;
-    if !update && let (Some(kernel), Some(busybox)) = (kernels.last(), busyboxes.last()) {
+    let found = present(&dir)?;
+    let wanted: Vec<&Package> = PACKAGES
+        .iter()
+        .zip(&found)
+        .filter(|(_, found)| update || found.is_none())
+        .map(|(package, _)| package)
+        .collect();
+    if wanted.is_empty() {
+        let names: Vec<&str> = found.iter().flatten().map(String::as_str).collect();
         eprintln!(
-            "imgx: the build VM's packages are already in {}: {kernel}, {busybox} (`imgx vm fetch --update` fetches newer ones)",
-            dir.display()
+            "imgx: the packages are already in {}: {} (`imgx vm fetch --update` fetches newer ones)",
+            dir.display(),
+            names.join(", ")
         );
         return Ok(());
     }
-    let depends = apt("apt-cache", &["depends", KERNEL_METAPACKAGE], None)?;
-    let kernel = kernel_package(&depends).ok_or(FetchError::NoKernel { output: depends.trim().to_string() })?;
+    let mut names = Vec::new();
+    for package in wanted {
+        names.push(match package.apt_name {
+            Some(name) => name.to_string(),
+            None => {
+                let depends = apt("apt-cache", &["depends", KERNEL_METAPACKAGE], None)?;
+                kernel_package(&depends).ok_or(FetchError::NoKernel { output: depends.trim().to_string() })?
+            }
+        });
+    }
     let mut args = vec!["download", "-q"];
     if is_root() {
         args.extend(["-o", "APT::Sandbox::User=root"]);
     }
-    args.extend([kernel.as_str(), BUSYBOX_PACKAGE]);
-    eprintln!("imgx: downloading {kernel} and {BUSYBOX_PACKAGE} into {}", dir.display());
+    args.extend(names.iter().map(String::as_str));
+    eprintln!("imgx: downloading {} into {}", names.join(", "), dir.display());
     apt("apt-get", &args, Some(&dir))?;
-    let (kernels, busyboxes) = present(&dir)?;
-    eprintln!(
-        "imgx: the build VM's packages are in {}: {}, {}",
-        dir.display(),
-        kernels.last().map(String::as_str).unwrap_or("?"),
-        busyboxes.last().map(String::as_str).unwrap_or("?")
-    );
+    let found = present(&dir)?;
+    let names: Vec<&str> = found.iter().flatten().map(String::as_str).collect();
+    eprintln!("imgx: the packages are in {}: {}", dir.display(), names.join(", "));
     Ok(())
 }
 

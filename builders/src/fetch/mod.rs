@@ -111,8 +111,8 @@ use hash::{DeclaredHash, mismatch};
 use imgx_lang::hash_format::HashAlgo;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Component, Path, PathBuf};
-use unpack::Unpack;
+use std::path::{Path, PathBuf};
+pub(crate) use unpack::Unpack;
 
 /// Fetches a file or tree by URL or path, checks its hash, and unpacks it.
 pub struct FetchBuilder;
@@ -278,7 +278,7 @@ impl Builder for FetchBuilder {
                 Fetched { path, owned: true }
             }
             Source::Path(placeholder) => {
-                let path = resolve_path(ctx, placeholder)?;
+                let path = ctx.input_file("path", placeholder)?;
                 writeln!(ctx.log, "reading {placeholder}").ok();
                 check_local(&path, &format!("path {placeholder}"), hash)?;
                 Fetched { path, owned: false }
@@ -310,22 +310,6 @@ fn cache_root(ctx: &BuildContext<'_>) -> PathBuf {
     }
 }
 
-/// The path a `path` parameter names: an input, and perhaps a path inside it.
-fn resolve_path(ctx: &BuildContext<'_>, placeholder: &str) -> Result<PathBuf, BuildError> {
-    let input = InputRef::parse_placeholder(placeholder)
-        .ok_or_else(|| BuildError::InvalidParams(format!("'{placeholder}' is not a path or a step")))?;
-    let base = ctx.input_path(placeholder)?.to_path_buf();
-    let rest = &placeholder[input.placeholder().len()..];
-    if rest.is_empty() {
-        return Ok(base);
-    }
-    let inside = Path::new(rest.trim_start_matches('/'));
-    if !rest.starts_with('/') || inside.components().any(|c| !matches!(c, Component::Normal(_))) {
-        return Err(BuildError::InvalidParams(format!("'{placeholder}' is not a path inside an input")));
-    }
-    Ok(base.join(inside))
-}
-
 /// Checks a local file (its bytes) or directory (its tree hash) against
 /// the declared hash.
 fn check_local(path: &Path, what: &str, hash: &DeclaredHash) -> Result<(), BuildError> {
@@ -347,6 +331,18 @@ fn check_local(path: &Path, what: &str, hash: &DeclaredHash) -> Result<(), Build
         return Err(mismatch(what, hash, &actual));
     }
     Ok(())
+}
+
+/// Unpacks a file or tree that is already on this machine (an input of
+/// the step) as `unpack` says: the `unpack` step's whole work.
+pub(crate) fn unpack_local(
+    unpack: Unpack,
+    path: &Path,
+    out: &Path,
+    work: &Path,
+    log: &mut dyn Write,
+) -> Result<(), BuildError> {
+    produce(unpack, &Fetched { path: path.to_path_buf(), owned: false }, out, work, log)
 }
 
 /// Makes the output from the fetched, checked bytes.
@@ -383,13 +379,15 @@ fn produce(unpack: Unpack, fetched: &Fetched, out: &Path, work: &Path, log: &mut
             let written = unpack::decompress(compression, from, out, work)?;
             writeln!(log, "decompressed ({}) to {written} bytes", unpack.name()).ok();
         }
-        Unpack::Tar | Unpack::TarGz | Unpack::TarXz | Unpack::TarZst => {
+        Unpack::Tar | Unpack::TarGz | Unpack::TarXz | Unpack::TarZst | Unpack::Deb => {
             let mut tree = tar::Tree::create(out)?;
-            match unpack.compression() {
-                Some(compression) => {
-                    let stream = unpack::Decompressor::spawn(compression, from, work)?;
-                    stream.read_with(|reader| tree.apply(reader, false))?;
-                }
+            let stream = match unpack.compression() {
+                _ if unpack == Unpack::Deb => Some(unpack::Decompressor::spawn_deb(from, work)?),
+                Some(compression) => Some(unpack::Decompressor::spawn(compression, from, work)?),
+                None => None,
+            };
+            match stream {
+                Some(stream) => stream.read_with(|reader| tree.apply(reader, false))?,
                 None => {
                     let file = std::fs::File::open(from).map_err(|e| BuildError::io("opening", from, e))?;
                     tree.apply(std::io::BufReader::with_capacity(1 << 20, file), false)?;

@@ -38,6 +38,9 @@ pub enum Unpack {
     /// An OCI image layout (a directory or a tar of one), whose layers are
     /// applied into a directory.
     Oci,
+    /// A Debian binary package (`.deb`), whose files are unpacked into a
+    /// directory (read with `dpkg-deb --fsys-tarfile`).
+    Deb,
 }
 
 /// A compression a single file or a tar archive can have.
@@ -76,7 +79,7 @@ impl Compression {
 }
 
 /// Every explicit choice, by the name `unpack` spells it.
-const NAMED: [(&str, Unpack); 10] = [
+const NAMED: [(&str, Unpack); 11] = [
     ("xz", Unpack::Xz),
     ("zst", Unpack::Zst),
     ("gz", Unpack::Gz),
@@ -87,10 +90,11 @@ const NAMED: [(&str, Unpack); 10] = [
     ("qcow2", Unpack::Qcow2),
     ("vmdk", Unpack::Vmdk),
     ("oci", Unpack::Oci),
+    ("deb", Unpack::Deb),
 ];
 
 /// File-name endings and what they mean, longest first.
-const EXTENSIONS: [(&str, Unpack); 15] = [
+const EXTENSIONS: [(&str, Unpack); 16] = [
     (".tar.gz", Unpack::TarGz),
     (".tar.xz", Unpack::TarXz),
     (".tar.zst", Unpack::TarZst),
@@ -106,6 +110,7 @@ const EXTENSIONS: [(&str, Unpack); 15] = [
     (".qcow2", Unpack::Qcow2),
     (".vmdk", Unpack::Vmdk),
     (".oci", Unpack::Oci),
+    (".deb", Unpack::Deb),
 ];
 
 impl Unpack {
@@ -199,7 +204,9 @@ pub fn sniff(path: &Path, work: &Path) -> Result<Unpack, BuildError> {
             (Compression::Gz, false) => Unpack::Gz,
         });
     }
-    Ok(if head.starts_with(b"QFI\xfb") {
+    Ok(if head.starts_with(b"!<arch>\ndebian-binary") {
+        Unpack::Deb
+    } else if head.starts_with(b"QFI\xfb") {
         Unpack::Qcow2
     } else if head.starts_with(b"KDMV") {
         Unpack::Vmdk
@@ -216,27 +223,39 @@ pub struct Decompressor {
     /// The decompressed bytes.
     pub stdout: ChildStdout,
     child: Child,
-    compression: Compression,
+    program: &'static str,
     stderr_path: std::path::PathBuf,
 }
 
 impl Decompressor {
     /// Starts decompressing `path`; its error messages go to a file in `work`.
     pub fn spawn(compression: Compression, path: &Path, work: &Path) -> Result<Decompressor, BuildError> {
-        let program = compression.program();
+        Self::spawn_program(compression.program(), &["-dc".as_ref(), "--".as_ref(), path.as_os_str()], work)
+    }
+
+    /// Starts `dpkg-deb --fsys-tarfile` on a Debian package: the stream is
+    /// the tar archive of its files, whatever compression the package uses.
+    pub fn spawn_deb(path: &Path, work: &Path) -> Result<Decompressor, BuildError> {
+        Self::spawn_program("dpkg-deb", &["--fsys-tarfile".as_ref(), path.as_os_str()], work)
+    }
+
+    /// Starts `program` with `args`, reading its standard output.
+    fn spawn_program(
+        program: &'static str,
+        args: &[&std::ffi::OsStr],
+        work: &Path,
+    ) -> Result<Decompressor, BuildError> {
         let stderr_path = work.join(format!("{program}-{}.stderr", unique()));
         let stderr = File::create(&stderr_path).map_err(|e| BuildError::io("creating", &stderr_path, e))?;
         let mut child = Command::new(program)
-            .arg("-dc")
-            .arg("--")
-            .arg(path)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
             .map_err(|e| BuildError::Failed(format!("could not run {program} (is it installed?): {e}")))?;
         let stdout = child.stdout.take().ok_or_else(|| BuildError::Failed(format!("{program} has no output")))?;
-        Ok(Decompressor { stdout, child, compression, stderr_path })
+        Ok(Decompressor { stdout, child, program, stderr_path })
     }
 
     /// Runs `read` on the decompressed bytes, then [`finish`](Self::finish)es.
@@ -255,11 +274,9 @@ impl Decompressor {
                 let message = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
                 let _ = std::fs::remove_file(&self.stderr_path);
                 match status {
-                    Ok(status) if status.code().is_some_and(|code| code != 0) => Err(BuildError::Failed(format!(
-                        "{} failed ({status}): {}",
-                        self.compression.program(),
-                        message.trim()
-                    ))),
+                    Ok(status) if status.code().is_some_and(|code| code != 0) => {
+                        Err(BuildError::Failed(format!("{} failed ({status}): {}", self.program, message.trim())))
+                    }
                     _ => Err(error),
                 }
             }
@@ -271,7 +288,7 @@ impl Decompressor {
     pub fn finish(mut self) -> Result<(), BuildError> {
         let drained = io::copy(&mut self.stdout, &mut io::sink());
         let status = self.child.wait().map_err(|e| BuildError::Failed(format!("waiting for a decompressor: {e}")))?;
-        let program = self.compression.program();
+        let program = self.program;
         let message = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
         let _ = std::fs::remove_file(&self.stderr_path);
         if !status.success() {
