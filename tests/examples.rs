@@ -8,6 +8,7 @@
 //!
 //! An example without steps (one that only shows the language) is
 //! evaluated instead, under the same two settings, and must print the same.
+//! Examples that are functions get their arguments from [`arguments`].
 
 mod support;
 
@@ -90,8 +91,45 @@ enum Result {
     Evaluated(String),
 }
 
+/// The command-line arguments an example takes, made in `setting`'s copy
+/// of the examples: `derivative.nix` starts from hello's disk, and
+/// `container.nix` from an OCI archive that `container/make-archive`
+/// writes from the build VM's busybox package.
+fn arguments(setting: &Setting, example: &str) -> Vec<String> {
+    let examples = setting.root.join("examples");
+    let (name, file) = match example {
+        "derivative.nix" => {
+            let output = setting.imgx(&["build", "hello.nix", "-A", "image.raw", "-o", "hello.raw"]);
+            assert!(output.status.success(), "hello.nix's disk, for derivative.nix: {}", stderr(&output));
+            ("base", "hello.raw")
+        }
+        "container.nix" => {
+            let busybox = std::fs::read_dir(support::vm_package_dir())
+                .expect("the VM's packages (scripts/deps --test fetches them)")
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .find(|path| path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("busybox-static_")))
+                .expect("a busybox-static package");
+            let made = Command::new(examples.join("container").join("make-archive"))
+                .arg(&busybox)
+                .arg("oci.tar")
+                .current_dir(&examples)
+                .status();
+            assert!(made.expect("python3 runs make-archive").success(), "container/make-archive");
+            ("archive", "oci.tar")
+        }
+        _ => return Vec::new(),
+    };
+    let b3sum = Command::new("b3sum").arg("--no-names").arg(file).current_dir(&examples).output().expect("b3sum runs");
+    assert!(b3sum.status.success(), "b3sum {file}");
+    let hash = format!("blake3:{}", String::from_utf8_lossy(&b3sum.stdout).trim());
+    ["--arg", name, &format!("./{file}"), "--argstr", "hash", &hash].map(str::to_string).to_vec()
+}
+
 fn build(setting: &Setting, example: &str) -> Result {
-    let output = setting.imgx(&["build", "--json", "--no-out-link", example]);
+    let mut args: Vec<String> = ["build", "--json", "--no-out-link", example].map(str::to_string).to_vec();
+    args.extend(arguments(setting, example));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = setting.imgx(&args);
     let report = stderr(&output);
     if output.status.code() == Some(1) && report.contains("contains no steps to build") {
         let output = setting.imgx(&["eval", "--strict", example]);
@@ -149,4 +187,50 @@ fn every_example_builds_to_the_same_bytes_twice() {
     }
     drop((first, second));
     let _ = std::fs::remove_dir_all(base);
+}
+
+/// The names of the steps a `--json` build built (not those it found).
+fn built_steps(output: &Output) -> Vec<String> {
+    let mut names: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| event["event"] == "built")
+        .map(|event| {
+            format!(
+                "{} {}",
+                event["step"]["kind"].as_str().unwrap_or("?"),
+                event["step"]["name"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn editing_hello_s_last_step_rebuilds_that_step_the_conversion_and_the_boot() {
+    let project = support::Project::new("hello-edit");
+    let source = std::fs::read_to_string(examples_dir().join("hello.nix")).expect("hello.nix");
+    project.write("hello.nix", &source);
+    let output = project.imgx(&["build", "--json", "hello.nix"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let first = built_steps(&output);
+    for step in ["run hello-run", "convert hello.qcow2", "testBoot test-boot", "run hello-busybox", "disk hello"] {
+        assert!(first.iter().any(|s| s == step), "the first build built {step}: {first:?}");
+    }
+
+    let last_step = "(imgx.run \"echo 'Hello from imgx!' > /etc/motd\")";
+    assert!(source.contains(last_step), "hello.nix's last step is {last_step}");
+    let edited =
+        source.replace(last_step, "(imgx.run \"echo 'Hello from imgx!' > /etc/motd; echo edited >> /etc/motd\")");
+    project.write("hello.nix", &edited);
+    let output = project.imgx(&["build", "--json", "hello.nix"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        built_steps(&output),
+        ["convert hello.qcow2", "run hello-run", "testBoot test-boot"],
+        "only the edited step and what follows it rebuilt"
+    );
+    let console = std::fs::read(project.dir.join("result")).expect("the boot's console log");
+    assert!(String::from_utf8_lossy(&console).contains("Hello from imgx!"), "the edited image boots");
 }

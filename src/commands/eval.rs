@@ -8,14 +8,22 @@ use std::io::Write;
 
 /// Evaluates on a thread with a large stack (see `with_evaluation_stack`).
 pub fn run(args: EvalArgs) -> Result<(), Failure> {
-    // `<imgx>` needs the library on disk; evaluation itself needs no store.
+    // `<imgx>` needs the library on disk. Paths that a string or a step
+    // uses are imported into the store, as nix-instantiate --eval copies
+    // them into Nix's; without a usable store they are left where they are
+    // (and steps that take paths cannot be described).
     let stdlib = Store::default_root().ok().and_then(|root| super::stdlib_dir(&root).ok());
-    imgx_lang::with_evaluation_stack(move || evaluate(args, stdlib))
+    let store = super::open_store().ok();
+    imgx_lang::with_evaluation_stack(move || evaluate(args, store, stdlib))
         .map_err(|e| Failure::new(miette::miette!("cannot start the evaluation thread: {e}")))?
 }
 
-fn evaluate(args: EvalArgs, stdlib: Option<std::path::PathBuf>) -> Result<(), Failure> {
-    let mut session = Session::new(&args.include, None, stdlib.as_deref());
+fn evaluate(
+    args: EvalArgs,
+    store: Option<std::sync::Arc<Store>>,
+    stdlib: Option<std::path::PathBuf>,
+) -> Result<(), Failure> {
+    let mut session = Session::new(&args.include, store, stdlib.as_deref());
     let source = match (&args.expr, &args.file) {
         (Some(expr), _) => Source::Expr(expr.clone()),
         (None, Some(file)) => Source::File(file.clone()),
