@@ -126,11 +126,17 @@ pub struct LogArgs {
 pub enum StoreCommand {
     /// Delete every object no out-link or explicit root refers to.
     Gc,
-    /// Rehash every object and report those whose content changed.
+    /// Rehash every object and report those whose content changed. Corrupt
+    /// objects are moved to the store's quarantine folder and forgotten, so
+    /// the next build replaces them.
     Verify {
-        /// Move corrupt objects aside and forget them, so the next build replaces them.
-        #[arg(long)]
+        /// Also delete entries of the objects folder that are not registered
+        /// (left by an interrupted registration).
+        #[arg(long, conflicts_with = "report_only")]
         quarantine: bool,
+        /// Only report: leave corrupt objects registered and in place.
+        #[arg(long)]
+        report_only: bool,
     },
     /// Describe a store object (by path or hash) or a step (by key).
     Info {
