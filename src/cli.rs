@@ -109,6 +109,36 @@ pub struct BuildArgs {
     /// its step's name.
     #[arg(short = 'L', long)]
     pub print_build_logs: bool,
+    /// Reproducibility checks.
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+/// `imgx build --check …`: rebuild what is realised and compare.
+#[derive(Args, Debug, Default)]
+pub struct CheckArgs {
+    /// Rebuild the requested steps in a scratch area (steps not built yet
+    /// are built first) and compare each output with the registered one.
+    /// Exit 1, naming the first step that differs, if any does.
+    #[arg(long)]
+    pub check: bool,
+    /// With --check: check every step the requested ones need, not only them.
+    #[arg(long, requires = "check")]
+    pub check_deps: bool,
+    /// With --check: keep a rebuilt output that differs, and print where.
+    #[arg(long, requires = "check")]
+    pub keep: bool,
+    /// With --check: what the rebuild varies: all, none, or a comma-separated
+    /// list of umask, tz, locale, env, time, order, cpus.
+    #[arg(long, requires = "check", value_name = "LIST")]
+    pub vary: Vec<String>,
+    /// With --check: also hand the two outputs of a differing step to diffoscope.
+    #[arg(long, requires = "check")]
+    pub diffoscope: bool,
+    /// The steps to check, written by the imgx that varies the environment
+    /// for the imgx it starts.
+    #[arg(long, requires = "check", hide = true, value_name = "FILE")]
+    pub check_plan: Option<PathBuf>,
 }
 
 /// Arguments of `imgx log`.
