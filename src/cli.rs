@@ -21,6 +21,9 @@ pub enum Command {
     Build(BuildArgs),
     /// Print the canonical serialisation of steps as JSON.
     ShowStep(TargetArgs),
+    /// Compare this store's step outputs with another store's: agreements,
+    /// disagreements, and keys only one of them has built.
+    Challenge(ChallengeArgs),
     /// Write the step graph as Graphviz DOT, marking cached and dirty steps.
     Graph(TargetArgs),
     /// Print the build log of a step (by key, or the steps of a description).
@@ -139,6 +142,22 @@ pub struct CheckArgs {
     /// for the imgx it starts.
     #[arg(long, requires = "check", hide = true, value_name = "FILE")]
     pub check_plan: Option<PathBuf>,
+}
+
+/// Arguments of `imgx challenge`.
+#[derive(Args, Debug)]
+pub struct ChallengeArgs {
+    /// The other store: the folder of a local imgx store.
+    pub cache: PathBuf,
+    /// Only the steps of this description (default: every key either store has).
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// List agreements too, not only disagreements and one-sided keys.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// One JSON object per key on standard output.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `imgx log`.

@@ -1,6 +1,7 @@
 //! One module per command; each exposes `run(args) -> Result<(), Failure>`.
 
 mod build;
+mod challenge;
 mod check;
 mod eval;
 mod graph;
@@ -66,6 +67,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Eval(args) => eval::run(args),
         Command::Build(args) => build::run(args),
+        Command::Challenge(args) => challenge::run(args),
         Command::ShowStep(args) => show_step::run(args),
         Command::Graph(args) => graph::run(args),
         Command::Log(args) => log::run(args),
