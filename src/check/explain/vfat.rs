@@ -86,7 +86,13 @@ pub fn compare(
     let (boot_a, boot_b) = (boot_sector(registered, offset)?, boot_sector(rebuilt, offset)?);
     for (old, new) in boot_a.iter().zip(&boot_b) {
         if old != new {
-            found.push(Difference::new(within(place, "boot sector"), Aspect::FsMetadata, format!("{old} → {new}")));
+            // `serial number: 8A438795` and `serial number: 69FE119D` read
+            // as `serial number: 8A438795 → 69FE119D`.
+            let detail = match (old.split_once(':'), new.split_once(':')) {
+                (Some((key, a)), Some((same, b))) if key == same => format!("{key}: {} → {}", a.trim(), b.trim()),
+                _ => format!("{old} → {new}"),
+            };
+            found.push(Difference::new(within(place, "boot sector"), Aspect::FsMetadata, detail));
         }
     }
     let a = extract(registered, offset, &work.join(format!("fat-registered-{offset}")))?;
