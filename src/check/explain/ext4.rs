@@ -133,32 +133,69 @@ fn add_stats(spec: &str, entries: &mut BTreeMap<String, Entry>, work: &Path) -> 
 }
 
 /// Adds every regular file's content, from one session of `cat`s whose
-/// output is cut by the sizes the listing gave.
+/// output is read as it comes (a root file system can hold gigabytes) and
+/// cut by the sizes the listing gave: each file is hashed, and kept when
+/// short.
 fn add_contents(spec: &str, entries: &mut BTreeMap<String, Entry>, work: &Path) -> Result<(), ExplainError> {
+    use std::io::{BufRead, Read};
     let files: Vec<String> =
         entries.iter().filter(|(_, e)| e.mode & S_IFMT == S_IFREG).map(|(path, _)| path.clone()).collect();
     if files.is_empty() {
         return Ok(());
     }
-    let commands: String = files.iter().map(|path| format!("cat <{}>\n", entries[path].ino)).collect();
-    let output = debugfs(spec, &commands, work)?;
-    let mut at = 0usize;
+    let commands: String =
+        files.iter().filter_map(|path| entries.get(path)).map(|e| format!("cat <{}>\n", e.ino)).collect();
+    let script = work.join("debugfs.cat");
+    std::fs::write(&script, commands).map_err(|e| ExplainError::io("write", &script, e))?;
+    let tool_error = |message: String| ExplainError::Tool { tool: "debugfs", message };
+    let mut child = Command::new("debugfs")
+        .arg("-f")
+        .arg(&script)
+        .arg(spec)
+        .env("LC_ALL", "C")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| tool_error(format!("cannot run it ({e})")))?;
+    let Some(stdout) = child.stdout.take() else {
+        let _ = child.kill();
+        return Err(tool_error("no output".into()));
+    };
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, stdout);
+    let mut result = Ok(());
+    let mut buffer = vec![0u8; 1 << 20];
     for path in &files {
         let Some(entry) = entries.get_mut(path) else { continue };
-        let header = format!("debugfs: cat <{}>\n", entry.ino);
-        let not_understood =
-            || ExplainError::Tool { tool: "debugfs", message: format!("its output for {path} was not understood") };
-        if !output[at..].starts_with(header.as_bytes()) {
-            return Err(not_understood());
+        let mut header = Vec::new();
+        let expected = format!("debugfs: cat <{}>\n", entry.ino);
+        if reader.read_until(b'\n', &mut header).is_err() || header != expected.as_bytes() {
+            result = Err(tool_error(format!("its output for {path} was not understood")));
+            break;
         }
-        at += header.len();
-        let size = usize::try_from(entry.size).map_err(|_| not_understood())?;
-        let body = output.get(at..at + size).ok_or_else(not_understood)?;
-        at += size;
-        let kept = (entry.size <= KEEP_CONTENT).then(|| body.to_vec());
-        entry.content = Some((blake3::hash(body), kept));
+        let mut hasher = blake3::Hasher::new();
+        let mut kept = (entry.size <= KEEP_CONTENT).then(Vec::new);
+        let mut left = entry.size;
+        while left > 0 {
+            let n = buffer.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            if let Err(error) = reader.read_exact(&mut buffer[..n]) {
+                result = Err(tool_error(format!("its output for {path} ended early ({error})")));
+                break;
+            }
+            hasher.update(&buffer[..n]);
+            if let Some(kept) = kept.as_mut() {
+                kept.extend_from_slice(&buffer[..n]);
+            }
+            left -= n as u64;
+        }
+        if result.is_err() {
+            break;
+        }
+        entry.content = Some((hasher.finalize(), kept));
     }
-    Ok(())
+    let _ = child.kill();
+    let _ = child.wait();
+    result
 }
 
 /// `dumpe2fs -h`: the superblock's fields, in order.
