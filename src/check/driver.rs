@@ -80,14 +80,17 @@ pub trait CheckReporter {
 /// How many lines of a failed rebuild's log its message shows.
 const LOG_TAIL: usize = 15;
 
-/// Checks `keys` (in dependency order) one after the other.
+/// Checks `keys` (in dependency order) one after the other, holding the
+/// store's build guard, so that garbage collection cannot remove the
+/// registered outputs being rebuilt from or compared with.
 pub fn check(
     store: &Store,
     steps: &BTreeMap<StepKey, Step>,
     keys: &[StepKey],
     options: &CheckOptions,
     reporter: &dyn CheckReporter,
-) -> Vec<StepCheck> {
+) -> Result<Vec<StepCheck>, imgx_store::StoreError> {
+    let _guard = store.build_guard()?;
     let mut results = Vec::new();
     for key in keys {
         let Some(step) = steps.get(key) else { continue };
@@ -96,7 +99,7 @@ pub fn check(
         reporter.finished(&result);
         results.push(result);
     }
-    results
+    Ok(results)
 }
 
 fn check_one(store: &Store, key: &StepKey, step: &Step, options: &CheckOptions) -> StepCheck {
@@ -154,6 +157,9 @@ fn check_one(store: &Store, key: &StepKey, step: &Step, options: &CheckOptions) 
     let diffoscope = options.diffoscope.then(|| run_diffoscope(&registered_path, &rebuilt.out));
     let rebuilt_hash = rebuilt.hash;
     let kept = if options.keep {
+        // The rebuild's log goes with the kept output (the step's own log
+        // stays the one of the build that registered it).
+        let _ = std::fs::write(rebuilt.scratch.path().join("rebuild.log"), &log);
         let out_name = rebuilt.out.file_name().map(|n| n.to_owned()).unwrap_or_default();
         rebuilt.scratch.keep().ok().map(|folder| folder.join(out_name))
     } else {

@@ -41,6 +41,9 @@ pub fn step_text(check: &StepCheck) -> Option<String> {
             }
             if let Some(kept) = kept {
                 text.push_str(&format!("  the rebuilt output is kept at {}\n", kept.display()));
+                if let Some(folder) = kept.parent() {
+                    text.push_str(&format!("  the rebuild's log is {}\n", folder.join("rebuild.log").display()));
+                }
             }
             if let Some(diffoscope) = diffoscope {
                 text.push_str("  diffoscope:\n");

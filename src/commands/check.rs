@@ -101,7 +101,8 @@ fn check_and_report(
         driver::check(store, steps, &keys, &options, &JsonReporter)
     } else {
         driver::check(store, steps, &keys, &options, &TextReporter)
-    };
+    }
+    .map_err(|e| Failure::with_code(miette::miette!("{e}"), EXIT_STORE))?;
     summarise(&results, variations, args.json)
 }
 
