@@ -238,3 +238,38 @@ pub fn copy_reversed(from: &Path, to: &Path) -> std::io::Result<()> {
     let mode = std::fs::metadata(from)?.permissions().mode();
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vary_takes_lists_repeats_and_rejects_unknown_names() {
+        let parsed = Variations::parse(&["umask,tz".into(), "cpus".into()]).expect("parses");
+        let names: Vec<&str> = parsed.chosen.iter().map(|v| v.name()).collect();
+        assert_eq!(names, ["umask", "tz", "cpus"]);
+        assert!(parsed.needs_child());
+        let local = Variations::parse(&["order,cpus".into()]).expect("parses");
+        assert!(!local.needs_child(), "order and cpus apply to each rebuild");
+        assert!(Variations::parse(&["none".into()]).expect("parses").chosen.is_empty());
+        assert!(
+            matches!(Variations::parse(&["umask,colour".into()]), Err(VaryError::Unknown(name)) if name == "colour")
+        );
+    }
+
+    #[test]
+    fn only_run_steps_get_other_cpus() {
+        let step = |kind: &str, params: serde_json::Value| imgx_builders::Step {
+            kind: kind.into(),
+            name: "x".into(),
+            params,
+            inputs: Default::default(),
+            fixed: None,
+        };
+        assert!(vary_cpus(&step("disk", serde_json::json!({}))).is_none());
+        let varied = vary_cpus(&step("run", serde_json::json!({ "script": "true" }))).expect("a run step");
+        assert_eq!(varied.params["cpus"], 2);
+        let varied = vary_cpus(&step("run", serde_json::json!({ "cpus": 4 }))).expect("a run step");
+        assert_eq!(varied.params["cpus"], 1);
+    }
+}

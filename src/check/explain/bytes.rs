@@ -199,3 +199,32 @@ fn unified_diff(a: &Path, b: &Path) -> Option<String> {
     }
     Some(shown)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_joined_across_chunks_and_counted_past_the_limit() {
+        let dir = std::env::temp_dir().join(format!("imgx-bytes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        // 3 MiB, mostly holes; b differs across the first chunk boundary
+        // and in 10 single bytes further on.
+        let size = 3 * CHUNK;
+        std::fs::File::create(&a).and_then(|f| f.set_len(size)).expect("a");
+        let file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&b).expect("b");
+        file.set_len(size).expect("len");
+        file.write_all_at(&[1u8; 8], CHUNK - 4).expect("write");
+        for i in 0..10 {
+            file.write_all_at(&[7], 2 * CHUNK + 100 * i).expect("write");
+        }
+        let ranges = differing_ranges(&a, &b, 0, size).expect("compare");
+        assert_eq!(ranges.first[0], (CHUNK - 4, 8), "{ranges:?}");
+        assert_eq!(ranges.count, 11);
+        assert_eq!(ranges.bytes, 18);
+        assert_eq!(ranges.first.len(), RANGE_LIMIT);
+        assert!(differing_ranges(&a, &a, 0, size).expect("same").is_empty());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
