@@ -16,6 +16,7 @@ const KEEP_CONTENT: u64 = 256 * 1024;
 const S_IFMT: u32 = 0o170_000;
 const S_IFDIR: u32 = 0o040_000;
 const S_IFREG: u32 = 0o100_000;
+const S_IFLNK: u32 = 0o120_000;
 
 /// One file-system entry, by path.
 #[derive(Debug, Default, Clone)]
@@ -132,14 +133,16 @@ fn add_stats(spec: &str, entries: &mut BTreeMap<String, Entry>, work: &Path) -> 
     Ok(())
 }
 
-/// Adds every regular file's content, from one session of `cat`s whose
+/// Adds every regular file's content (and slow symlinks' targets), from one session of `cat`s whose
 /// output is read as it comes (a root file system can hold gigabytes) and
 /// cut by the sizes the listing gave: each file is hashed, and kept when
 /// short.
 fn add_contents(spec: &str, entries: &mut BTreeMap<String, Entry>, work: &Path) -> Result<(), ExplainError> {
     use std::io::{BufRead, Read};
-    let files: Vec<String> =
-        entries.iter().filter(|(_, e)| e.mode & S_IFMT == S_IFREG).map(|(path, _)| path.clone()).collect();
+    // Regular files, and symlinks whose target is not in the inode (a
+    // "slow" symlink keeps it in a data block, as a file would).
+    let read = |e: &Entry| e.mode & S_IFMT == S_IFREG || (e.mode & S_IFMT == S_IFLNK && e.link.is_none());
+    let files: Vec<String> = entries.iter().filter(|(_, e)| read(e)).map(|(path, _)| path.clone()).collect();
     if files.is_empty() {
         return Ok(());
     }
@@ -245,7 +248,7 @@ fn kind_name(mode: u32) -> &'static str {
     match mode & S_IFMT {
         S_IFDIR => "directory",
         S_IFREG => "file",
-        0o120_000 => "symlink",
+        S_IFLNK => "symlink",
         0o020_000 => "character device",
         0o060_000 => "block device",
         0o010_000 => "fifo",
@@ -337,5 +340,65 @@ fn compare_entries(
                 format!("[{}] → [{}]", old.xattrs.join(", "), new.xattrs.join(", ")),
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An ext4 image made by mkfs.ext4 from a tree that `fill` writes.
+    fn image(dir: &Path, name: &str, fill: impl Fn(&Path)) -> std::path::PathBuf {
+        let tree = dir.join(format!("{name}-tree"));
+        std::fs::create_dir_all(tree.join("etc")).expect("tree");
+        fill(&tree);
+        let image = dir.join(format!("{name}.img"));
+        std::fs::File::create(&image).and_then(|f| f.set_len(16 << 20)).expect("image");
+        let status = Command::new("mkfs.ext4")
+            .args([
+                "-q",
+                "-U",
+                "6b3f2f4e-8f0e-4b47-9d38-2f1a9e1c1111",
+                "-E",
+                "hash_seed=6b3f2f4e-8f0e-4b47-9d38-2f1a9e1c2222",
+            ])
+            .arg("-d")
+            .arg(&tree)
+            .arg(&image)
+            .env("E2FSPROGS_FAKE_TIME", "315532800")
+            .status()
+            .expect("mkfs.ext4 runs");
+        assert!(status.success());
+        image
+    }
+
+    #[test]
+    fn files_modes_and_slow_symlinks_are_named() {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        let dir = std::env::temp_dir().join(format!("imgx-ext4-explain-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let long = |c: &str| format!("/{}", c.repeat(80));
+        let a = image(&dir, "a", |tree| {
+            std::fs::write(tree.join("etc/motd"), "one\n").expect("motd");
+            symlink(long("a"), tree.join("etc/slow")).expect("symlink");
+        });
+        let b = image(&dir, "b", |tree| {
+            std::fs::write(tree.join("etc/motd"), "two\n").expect("motd");
+            std::fs::set_permissions(tree.join("etc/motd"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+            symlink(long("b"), tree.join("etc/slow")).expect("symlink");
+            std::fs::write(tree.join("etc/new"), "").expect("new");
+        });
+        let work = dir.join("work");
+        std::fs::create_dir_all(&work).expect("work");
+        let mut found = Vec::new();
+        compare("", &a, &b, 0, &work, &mut found).expect("compares");
+        let has = |place: &str, aspect: Aspect| found.iter().any(|d| d.place == place && d.aspect == aspect);
+        assert!(has("/etc/motd", Aspect::Content), "{found:#?}");
+        assert!(has("/etc/motd", Aspect::Mode), "{found:#?}");
+        assert!(has("/etc/slow", Aspect::Content), "{found:#?}");
+        assert!(has("/etc/new", Aspect::Added), "{found:#?}");
+        assert!(!found.iter().any(|d| d.aspect == Aspect::FsMetadata && d.detail.contains("UUID")), "{found:#?}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
