@@ -157,8 +157,8 @@ impl Variations {
     }
 
     /// The command that runs `exe args` with the process-wide variations;
-    /// `scratch` is a private folder for the varied `TMPDIR`.
-    pub fn child_command(&self, exe: &Path, args: &[std::ffi::OsString], scratch: &Path) -> Command {
+    /// `tmp` is a private, empty folder for the varied `TMPDIR`.
+    pub fn child_command(&self, exe: &Path, args: &[std::ffi::OsString], tmp: &Path) -> Command {
         let mut command = Command::new("sh");
         let umask = if self.has(Variation::Umask) { other_umask().to_string() } else { current_umask() };
         command.arg("-c").arg(format!("umask {umask}; exec \"$@\"")).arg("sh");
@@ -180,7 +180,7 @@ impl Variations {
             command
                 .env("SOURCE_DATE_EPOCH", "1")
                 .env("E2FSPROGS_FAKE_TIME", "1")
-                .env("TMPDIR", scratch)
+                .env("TMPDIR", tmp)
                 .env("IMGX_CHECK_NOISE", &noise.to_hex()[..16]);
         }
         command

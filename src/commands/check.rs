@@ -31,8 +31,11 @@ pub fn run(args: &BuildArgs, store: &Arc<Store>, evaluated: &Evaluated) -> Resul
     let store_failure = |e: &dyn std::fmt::Display| Failure::with_code(miette::miette!("{e}"), EXIT_STORE);
     let scratch = store.scratch("check-plan").map_err(|e| store_failure(&e))?;
     let plan = scratch.path().join("plan.json");
-    let tmp = scratch.path().join("tmp");
-    std::fs::create_dir(&tmp).map_err(|e| store_failure(&e))?;
+    // The varied TMPDIR is a fresh folder beside the usual one, not in the
+    // store: its path stays short, as Unix socket paths under it must be.
+    let tmp = std::env::temp_dir().join(format!("imgx-vary-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)
+        .map_err(|e| Failure::new(miette::miette!("cannot create {} for the varied TMPDIR: {e}", tmp.display())))?;
     std::fs::write(&plan, write_plan(&evaluated.steps, &evaluated.targets)).map_err(|e| store_failure(&e))?;
     let exe = std::env::current_exe()
         .map_err(|e| Failure::new(miette::miette!("cannot find the imgx binary to start with the variations: {e}")))?;
@@ -43,8 +46,10 @@ pub fn run(args: &BuildArgs, store: &Arc<Store>, evaluated: &Evaluated) -> Resul
         .child_command(&exe, &child_args, &tmp)
         .env("IMGX_STORE", store.root())
         .status()
-        .map_err(|e| Failure::new(miette::miette!("cannot start imgx with the variations: {e}")))?;
+        .map_err(|e| Failure::new(miette::miette!("cannot start imgx with the variations: {e}")));
+    let _ = std::fs::remove_dir_all(&tmp);
     drop(scratch);
+    let status = status?;
     match status.code() {
         Some(0) => Ok(()),
         Some(code) => Err(Failure::silent(u8::try_from(code).unwrap_or(EXIT_ERROR))),
