@@ -21,6 +21,9 @@ pub enum Command {
     Build(BuildArgs),
     /// Print the canonical serialisation of steps as JSON.
     ShowStep(TargetArgs),
+    /// Compare this store's step outputs with another store's: agreements,
+    /// disagreements, and keys only one of them has built.
+    Challenge(ChallengeArgs),
     /// Write the step graph as Graphviz DOT, marking cached and dirty steps.
     Graph(TargetArgs),
     /// Print the build log of a step (by key, or the steps of a description).
@@ -109,6 +112,52 @@ pub struct BuildArgs {
     /// its step's name.
     #[arg(short = 'L', long)]
     pub print_build_logs: bool,
+    /// Reproducibility checks.
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+/// `imgx build --check …`: rebuild what is realised and compare.
+#[derive(Args, Debug, Default)]
+pub struct CheckArgs {
+    /// Rebuild the requested steps in a scratch area (steps not built yet
+    /// are built first) and compare each output with the registered one.
+    /// Exit 1, naming the first step that differs, if any does.
+    #[arg(long)]
+    pub check: bool,
+    /// With --check: check every step the requested ones need, not only them.
+    #[arg(long, requires = "check")]
+    pub check_deps: bool,
+    /// With --check: keep a rebuilt output that differs, and print where.
+    #[arg(long, requires = "check")]
+    pub keep: bool,
+    /// With --check: what the rebuild varies: all, none, or a comma-separated
+    /// list of umask, tz, locale, env, time, order, cpus.
+    #[arg(long, requires = "check", value_name = "LIST")]
+    pub vary: Vec<String>,
+    /// With --check: also hand the two outputs of a differing step to diffoscope.
+    #[arg(long, requires = "check")]
+    pub diffoscope: bool,
+    /// The steps to check, written by the imgx that varies the environment
+    /// for the imgx it starts.
+    #[arg(long, requires = "check", hide = true, value_name = "FILE")]
+    pub check_plan: Option<PathBuf>,
+}
+
+/// Arguments of `imgx challenge`.
+#[derive(Args, Debug)]
+pub struct ChallengeArgs {
+    /// The other store: the folder of a local imgx store.
+    pub cache: PathBuf,
+    /// Only the steps of this description (default: every key either store has).
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// List agreements too, not only disagreements and one-sided keys.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// One JSON object per key on standard output.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `imgx log`.
@@ -126,11 +175,17 @@ pub struct LogArgs {
 pub enum StoreCommand {
     /// Delete every object no out-link or explicit root refers to.
     Gc,
-    /// Rehash every object and report those whose content changed.
+    /// Rehash every object and report those whose content changed. Corrupt
+    /// objects are moved to the store's quarantine folder and forgotten, so
+    /// the next build replaces them.
     Verify {
-        /// Move corrupt objects aside and forget them, so the next build replaces them.
-        #[arg(long)]
+        /// Also delete entries of the objects folder that are not registered
+        /// (left by an interrupted registration).
+        #[arg(long, conflicts_with = "report_only")]
         quarantine: bool,
+        /// Only report: leave corrupt objects registered and in place.
+        #[arg(long)]
+        report_only: bool,
     },
     /// Describe a store object (by path or hash) or a step (by key).
     Info {

@@ -4,6 +4,7 @@
 //! Only this crate knows about argv, the terminal and exit codes; the
 //! library crates return typed errors.
 
+mod check;
 mod cli;
 mod commands;
 mod evalcache;

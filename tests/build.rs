@@ -335,7 +335,7 @@ fn a_corrupted_object_is_reported_and_rebuilt() {
     let mut bytes = std::fs::read(&object).expect("read object");
     bytes[0] ^= 0xff;
     std::fs::write(&object, &bytes).expect("flip a byte");
-    let verify = project.imgx(&["store", "verify"]);
+    let verify = project.imgx(&["store", "verify", "--report-only"]);
     assert_eq!(verify.status.code(), Some(4), "{}", stderr(&verify));
     let report = String::from_utf8_lossy(&verify.stdout);
     assert!(report.contains("corrupt:"), "{report}");

@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 
 pub fn run(args: BuildArgs) -> Result<(), Failure> {
     let store = open_store()?;
+    if let Some(plan) = &args.check.check_plan {
+        return super::check::run_planned(&args, &store, plan);
+    }
     let evaluated = evaluate_targets(&args.target, &store)?;
     if args.json {
         let event = serde_json::json!({
@@ -22,12 +25,36 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     if args.dry_run {
         return dry_run(&store, &evaluated);
     }
+    let report = build_all(&store, &evaluated, &args)?;
+    if args.check.check {
+        return super::check::run(&args, &store, &evaluated);
+    }
+    for (index, target) in evaluated.targets.iter().enumerate() {
+        let Some(output) = report.results.get(target).and_then(|r| r.output) else { continue };
+        let object = store.object_path(&output);
+        if !args.no_out_link {
+            let link = out_link_name(&args.out_link, index);
+            link_result(&store, &link, &output)?;
+        }
+        if !args.json {
+            println!("{}", object.display());
+        }
+    }
+    Ok(())
+}
+
+/// Builds what is missing; a failed step is an error naming it.
+fn build_all(
+    store: &std::sync::Arc<Store>,
+    evaluated: &super::Evaluated,
+    args: &BuildArgs,
+) -> Result<scheduler::BuildReport, Failure> {
     let options = BuildOptions {
         jobs: args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
         keep_going: args.keep_going,
         keep_failed: args.keep_failed,
     };
-    let report = super::run_build(&store, &evaluated, &options, args.json, args.print_build_logs)?;
+    let report = super::run_build(store, evaluated, &options, args.json, args.print_build_logs)?;
     let failed: Vec<String> = report
         .results
         .iter()
@@ -52,18 +79,7 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
             EXIT_BUILD_FAILED,
         ));
     }
-    for (index, target) in evaluated.targets.iter().enumerate() {
-        let Some(output) = report.results.get(target).and_then(|r| r.output) else { continue };
-        let object = store.object_path(&output);
-        if !args.no_out_link {
-            let link = out_link_name(&args.out_link, index);
-            link_result(&store, &link, &output)?;
-        }
-        if !args.json {
-            println!("{}", object.display());
-        }
-    }
-    Ok(())
+    Ok(report)
 }
 
 /// `result`, `result-2`, `result-3`, … as nix-build names them.

@@ -1,6 +1,8 @@
 //! One module per command; each exposes `run(args) -> Result<(), Failure>`.
 
 mod build;
+mod challenge;
+mod check;
 mod eval;
 mod graph;
 mod log;
@@ -30,7 +32,8 @@ pub const EXIT_HOST_TOOL: u8 = 5;
 
 /// Why a command failed, already rendered for the terminal, with its exit code.
 pub struct Failure {
-    report: miette::Report,
+    /// `None` when what went wrong was printed already (by a child imgx).
+    report: Option<miette::Report>,
     /// The process exit code.
     pub exit_code: u8,
 }
@@ -38,17 +41,24 @@ pub struct Failure {
 impl Failure {
     /// A failure with exit code 1.
     pub fn new(report: miette::Report) -> Failure {
-        Failure { report, exit_code: EXIT_ERROR }
+        Failure { report: Some(report), exit_code: EXIT_ERROR }
     }
 
     /// A failure with a given exit code.
     pub fn with_code(report: miette::Report, exit_code: u8) -> Failure {
-        Failure { report, exit_code }
+        Failure { report: Some(report), exit_code }
+    }
+
+    /// A failure that was reported already: only its exit code is left.
+    pub fn silent(exit_code: u8) -> Failure {
+        Failure { report: None, exit_code }
     }
 
     /// Prints the report to standard error.
     pub fn print(&self) {
-        eprintln!("{:?}", self.report);
+        if let Some(report) = &self.report {
+            eprintln!("{report:?}");
+        }
     }
 }
 
@@ -57,6 +67,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Eval(args) => eval::run(args),
         Command::Build(args) => build::run(args),
+        Command::Challenge(args) => challenge::run(args),
         Command::ShowStep(args) => show_step::run(args),
         Command::Graph(args) => graph::run(args),
         Command::Log(args) => log::run(args),

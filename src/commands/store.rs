@@ -28,19 +28,24 @@ pub fn run(command: StoreCommand) -> Result<(), Failure> {
             println!("deleted {} object(s), freed {}", report.objects_deleted, human_bytes(report.bytes_freed));
             Ok(())
         }
-        StoreCommand::Verify { quarantine } => {
-            let report = store.verify(quarantine).map_err(store_failure)?;
+        StoreCommand::Verify { quarantine, report_only } => {
+            let options =
+                imgx_store::VerifyOptions { quarantine_corrupt: !report_only, remove_unregistered: quarantine };
+            let report = store.verify_with(options).map_err(store_failure)?;
             for corrupt in &report.corrupt {
                 println!("corrupt: {corrupt}");
+            }
+            for moved in &report.quarantined {
+                println!("quarantined: {}", moved.display());
             }
             println!("checked {} object(s): {} corrupt", report.checked, report.corrupt.len());
             if report.corrupt.is_empty() {
                 Ok(())
             } else {
-                let advice = if quarantine {
-                    "they were moved aside; the next build replaces them"
+                let advice = if report_only {
+                    "run `imgx store verify` without --report-only to move them aside"
                 } else {
-                    "run `imgx store verify --quarantine` to move them aside"
+                    "they were moved to the quarantine folder and forgotten; the next build replaces them"
                 };
                 Err(Failure::with_code(
                     miette::miette!("{} corrupt object(s): {advice}", report.corrupt.len()),

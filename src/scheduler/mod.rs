@@ -18,6 +18,7 @@
 //!    lock, so that a second imgx process waits and then reuses it.
 
 mod execute;
+pub use execute::tail_lines;
 pub mod report;
 
 use imgx_builders::{Step, StepKey};

@@ -126,7 +126,7 @@ pub use crate::object::{ObjectInfo, ObjectKind};
 pub use crate::records::{EvalCacheEntry, Realisation};
 pub use crate::roots::{Root, RootKind};
 pub use crate::scratch::Scratch;
-pub use crate::verify::VerifyReport;
+pub use crate::verify::{VerifyOptions, VerifyReport};
 
 use crate::layout::Layout;
 

@@ -57,6 +57,18 @@ impl Store {
         self.record(&prepared)
     }
 
+    /// Freezes the output at `path` as registration would (read-only
+    /// files, `0555` directories) and hashes it, without syncing, moving or
+    /// recording it: the hash it would be registered under. `imgx build
+    /// --check` compares a rebuilt output with the registered one this
+    /// way, without adding an object to the store.
+    pub fn seal(&self, path: &Path) -> Result<ObjectHash> {
+        self.check_in_scratch(path)?;
+        let meta = fs::symlink_metadata(path).at("inspect", path)?;
+        freeze(path, &meta, true, &mut Vec::new())?;
+        hash::hash_path(path).at("hash", path)
+    }
+
     /// Copies a file, directory tree or symlink from anywhere (outside the
     /// store) into a scratch directory with [`copy::copy_file`] or
     /// [`copy::copy_tree`] (reflinks or sparse copies, never dense) and

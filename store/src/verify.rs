@@ -36,6 +36,16 @@ pub struct VerifyReport {
     pub missing: Vec<ObjectHash>,
 }
 
+/// Which repairs a verification makes besides reporting.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct VerifyOptions {
+    /// Move corrupt objects to `root/quarantine/` and forget their rows and
+    /// realisations, so that the next build that needs them rebuilds them.
+    pub quarantine_corrupt: bool,
+    /// Delete entries of `objects/` that have no row.
+    pub remove_unregistered: bool,
+}
+
 impl VerifyReport {
     /// Whether nothing was wrong.
     pub fn is_clean(&self) -> bool {
@@ -55,6 +65,14 @@ impl Store {
     /// while this store holds a build guard a repairing verify returns
     /// [`StoreError::WouldDeadlock`](crate::StoreError::WouldDeadlock).
     pub fn verify(&self, quarantine: bool) -> Result<VerifyReport> {
+        self.verify_with(VerifyOptions { quarantine_corrupt: quarantine, remove_unregistered: quarantine })
+    }
+
+    /// [`Store::verify`] with each repair chosen on its own: `imgx store
+    /// verify` quarantines corrupt objects (so that the next build replaces
+    /// them) without deleting unregistered entries, which only
+    /// `--quarantine` does.
+    pub fn verify_with(&self, options: VerifyOptions) -> Result<VerifyReport> {
         let db = &self.layout.db;
         let objects = &self.layout.objects;
         let mut report = VerifyReport::default();
@@ -113,18 +131,19 @@ impl Store {
                 conn.execute("DELETE FROM objects WHERE hash = ?1", [hex]).sql("delete a malformed row from", db)?;
             }
         }
-        if quarantine {
-            self.repair(&mut report)?;
+        if options.quarantine_corrupt || options.remove_unregistered {
+            self.repair(&mut report, options)?;
         }
         Ok(report)
     }
 
     /// Quarantines corrupt objects and deletes unregistered entries, under
     /// the exclusive store lock.
-    fn repair(&self, report: &mut VerifyReport) -> Result<()> {
+    fn repair(&self, report: &mut VerifyReport, options: VerifyOptions) -> Result<()> {
         let _lock = self.exclusive_store_lock("repair the store")?;
         let db = &self.layout.db;
-        for hash in &report.corrupt {
+        let corrupt = if options.quarantine_corrupt { report.corrupt.clone() } else { Vec::new() };
+        for hash in &corrupt {
             let path = self.object_path(hash);
             if !exists(&path) {
                 continue;
@@ -138,6 +157,9 @@ impl Store {
                 let _ = fs::set_permissions(&destination, fs::Permissions::from_mode(0o555));
             }
             report.quarantined.push(destination);
+        }
+        if !options.remove_unregistered {
+            return Ok(());
         }
         let trash = self.scratch("verify")?;
         for path in &report.unregistered {
