@@ -342,7 +342,8 @@ pub fn lookup(store: &Store, request_key: &str) -> Option<Cached> {
     Some(Cached { targets, steps })
 }
 
-/// Stores an evaluation's result with what it observed.
+/// Stores an evaluation's result (its targets and their closure) with
+/// what it observed.
 pub fn store_result(
     store: &Store,
     request_key: &str,
@@ -350,17 +351,8 @@ pub fn store_result(
     targets: &[StepKey],
     steps: &BTreeMap<StepKey, Step>,
 ) {
-    // Only the closure of the targets is needed to build them.
-    let mut closure = BTreeMap::new();
-    let mut stack: Vec<StepKey> = targets.to_vec();
-    while let Some(key) = stack.pop() {
-        if closure.contains_key(&key.to_hex()) {
-            continue;
-        }
-        let Some(step) = steps.get(&key) else { return };
-        stack.extend(step.input_steps());
-        closure.insert(key.to_hex(), Json::String(step.serialise()));
-    }
+    let closure: serde_json::Map<String, Json> =
+        steps.iter().map(|(key, step)| (key.to_hex(), Json::String(step.serialise()))).collect();
     let mut unique: Vec<Json> = Vec::new();
     for observation in observations {
         let value = observation.to_json();
@@ -370,7 +362,7 @@ pub fn store_result(
     }
     let result = json!({
         "targets": targets.iter().map(|t| t.to_hex()).collect::<Vec<_>>(),
-        "steps": Json::Object(closure.into_iter().collect()),
+        "steps": Json::Object(closure),
     });
     let _ = store.put_eval_cache(request_key, &Json::Array(unique).to_string(), &result.to_string());
 }

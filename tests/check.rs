@@ -274,29 +274,3 @@ fn challenge_lists_agreements_disagreements_and_one_sided_keys() {
     assert!(stdout(&text).contains("DISAGREE"), "{}", stdout(&text));
     assert!(stderr(&text).contains("have different outputs in the two stores"), "{}", stderr(&text));
 }
-
-#[test]
-fn every_example_passes_the_check_with_its_dependencies() {
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut names: Vec<String> = std::fs::read_dir(&examples)
-        .expect("examples/")
-        .filter_map(Result::ok)
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".nix"))
-        .collect();
-    names.sort();
-    assert!(names.iter().any(|n| n == "scratch.nix"), "{names:?}");
-    let project = Project::new("check-examples");
-    let mut checked = 0;
-    for name in &names {
-        let file = examples.join(name).to_string_lossy().into_owned();
-        let output = project.imgx(&["build", "--check", "--check-deps", "--vary", "all", "--no-out-link", &file]);
-        if output.status.code() == Some(1) && stderr(&output).contains("contains no steps to build") {
-            continue;
-        }
-        assert!(output.status.success(), "{name} fails the check:\n{}{}", stdout(&output), stderr(&output));
-        assert!(stdout(&output).contains("every output rebuilt bit for bit"), "{name}: {}", stdout(&output));
-        checked += 1;
-    }
-    assert!(checked > 0, "no example has steps");
-}

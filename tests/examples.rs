@@ -9,6 +9,10 @@
 //! An example without steps (one that only shows the language) is
 //! evaluated instead, under the same two settings, and must print the same.
 //! Examples that are functions get their arguments from [`arguments`].
+//! Each built example then passes `imgx build --check --check-deps --vary
+//! all` in the first store: every step rebuilt once more, under other
+//! umasks, time zones, locales, environments and CPU counts, must give the
+//! same bytes.
 
 mod support;
 
@@ -125,6 +129,20 @@ fn arguments(setting: &Setting, example: &str) -> Vec<String> {
     ["--arg", name, &format!("./{file}"), "--argstr", "hash", &hash].map(str::to_string).to_vec()
 }
 
+/// Rebuilds every step of an example that `setting` has built, varying
+/// what a build must not depend on, and fails unless each output is the
+/// same bytes again (`imgx build --check --check-deps --vary all`).
+fn check(setting: &Setting, example: &str) {
+    let mut args: Vec<String> =
+        ["build", "--check", "--check-deps", "--vary", "all", "--no-out-link", example].map(str::to_string).to_vec();
+    args.extend(arguments(setting, example));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = setting.imgx(&args);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{example} fails the check:\n{stdout}{}", stderr(&output));
+    assert!(stdout.contains("every output rebuilt bit for bit"), "{example}: {stdout}");
+}
+
 fn build(setting: &Setting, example: &str) -> Result {
     let mut args: Vec<String> = ["build", "--json", "--no-out-link", example].map(str::to_string).to_vec();
     args.extend(arguments(setting, example));
@@ -175,6 +193,7 @@ fn every_example_builds_to_the_same_bytes_twice() {
         assert_eq!(one, two, "{name} gave different outputs in two stores, at two times, with two umasks");
         if let Result::Built(outputs) = &one {
             built += outputs.len();
+            check(&first, name);
         }
     }
     assert!(built > 0, "no example built anything");

@@ -94,14 +94,31 @@ pub fn stdlib_dir(root: &std::path::Path) -> Result<PathBuf, Failure> {
     })
 }
 
-/// The steps a description asks for, and every step it created.
+/// The steps a description asks for, and the steps they need.
 pub struct Evaluated {
     /// The requested steps.
     pub targets: Vec<StepKey>,
-    /// All steps, by input key.
+    /// The targets and every step they depend on, by input key (not the
+    /// steps the evaluation created and nothing asked for).
     pub steps: BTreeMap<StepKey, Step>,
     /// Whether the result came from the evaluation cache.
     pub from_cache: bool,
+}
+
+/// The targets and the steps they depend on, directly or not.
+fn closure(mut all: BTreeMap<StepKey, Step>, targets: &[StepKey]) -> BTreeMap<StepKey, Step> {
+    let mut closure = BTreeMap::new();
+    let mut stack: Vec<StepKey> = targets.to_vec();
+    while let Some(key) = stack.pop() {
+        if closure.contains_key(&key) {
+            continue;
+        }
+        if let Some(step) = all.remove(&key) {
+            stack.extend(step.input_steps());
+            closure.insert(key, step);
+        }
+    }
+    closure
 }
 
 /// Evaluates a description (on the evaluation thread) and collects its steps.
@@ -129,7 +146,7 @@ pub fn evaluate_source(source: Source, args: &TargetArgs, store: &Arc<Store>) ->
         let result = session.evaluate(&source, attr.as_deref(), &auto_args).and_then(|value| session.targets(&value));
         match result {
             Ok(targets) => {
-                let steps = session.steps();
+                let steps = closure(session.steps(), &targets);
                 crate::evalcache::store_result(&store, &request, &session.observations(), &targets, &steps);
                 Ok(Evaluated { targets, steps, from_cache: false })
             }
