@@ -11,7 +11,8 @@
 #   examples/container/make-archive ~/.cache/imgx/vm/busybox-static_*.deb oci.tar
 #   imgx build examples/container.nix --arg archive ./oci.tar \
 #     --argstr hash "sha256-$(openssl dgst -sha256 -binary oci.tar | base64)"
-# It links result (the boot's console log) and result-2 (container.qcow2).
+# It links result (the console line the boot test waited for) and result-2
+# (container.qcow2); `imgx log` on the boot test shows the whole console.
 # The first build takes about a minute here (two cores, QEMU without KVM).
 { archive, hash }:
 let

@@ -6,12 +6,13 @@
 # passes when the system's init prints the motd on the serial console.
 #
 # Build it with `imgx build examples/hello.nix` (scripts/setup does): it
-# links result (the boot's console log) and result-2 (hello.qcow2). Boot
+# links result (the console line the boot test waited for; `imgx log` on
+# the test-boot step shows the whole console) and result-2 (hello.qcow2). Boot
 # it yourself with
 #   qemu-system-x86_64 -m 512 -nographic -bios /usr/share/ovmf/OVMF.fd \
 #     -drive file=result-2,if=virtio,snapshot=on
-# The first build takes about a minute and a half here (two cores, QEMU
-# without KVM), most of it the boots; a second one does nothing.
+# The first build takes about 50 s here (two cores, QEMU without KVM),
+# most of it five boots; a second one does nothing.
 let
   imgx = import <imgx>;
 

@@ -148,7 +148,7 @@ let
         };
         loaderFiles = loaders.${loader} or (throw "${what}: loader '${toString loader}' is not one of \"systemd-boot\", \"grub\"");
       in
-      {
+      builtins.deepSeq [ (builtins.attrNames loaderFiles) options entryTitle seconds imageCopies ] {
         _type = "imgx-image-step";
         name = "bootloader";
         apply = disk: name: imgx.runStep {

@@ -181,7 +181,9 @@ let
 
   # The build VM and run steps (vm.nix); `run` itself is in image.nix.
   inherit (vmLib) vm mkVm testBoot;
+  /** A `run` step: a script run in a disk image (see `run` in vm.nix). */
   runStep = vmLib.run;
+  /** The modules the default build VM loads (see `mkVm`). */
   vmModules = vmLib.defaultModules;
 
   /** The version of the library. */

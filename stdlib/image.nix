@@ -52,8 +52,10 @@ let
       "${what} must be an integer from 0 to 4294967294, not ${describe id}"
       (if id == null then "" else toString id);
 
-  /* An image step; `make disk name` makes its step. */
-  imageStep = name: make: { _type = "imgx-image-step"; inherit name; apply = make; };
+  /* An image step; `make disk name` makes its step. `checked` is forced
+     deeply first (a script, a list of names), so that wrong arguments are
+     reported as soon as the step is used, before any input is imported. */
+  imageStep = name: checked: make: builtins.deepSeq checked { _type = "imgx-image-step"; inherit name; apply = make; };
 
   isImageStep = value: isAttrs value && (value._type or null) == "imgx-image-step";
 
@@ -165,6 +167,15 @@ let
       ''}
       ${concatStringsSep "\n" (map (g: "add_member ${quote (checkName "${at}.extraGroups" g)} ${quote user}") extraGroups)}
     '';
+
+  /* The image step of `users` or `groups`: one script for every entry of
+     `specs` (a set from names, `shape` says to what). */
+  accountStep = what: shape: scriptOf: specs:
+    let
+      script = check (isAttrs specs) "${what}: takes a set from ${shape}, not ${describe specs}"
+        (concatStringsSep "\n" ([ accountFunctions memberFunction ] ++ map (name: scriptOf name specs.${name}) (attrNames specs)));
+    in
+    imageStep what script (disk: name: runIn disk name { inherit script; });
 
   /* What `files` takes for one path: the file step or host file, and the
      mode, owner and group to set. */
@@ -325,9 +336,9 @@ let
       ```
     */
     run = arg:
-      if isString arg then imageStep "run" (disk: name: runIn disk name { script = arg; })
+      if isString arg then imageStep "run" null (disk: name: runIn disk name { script = arg; })
       else if isAttrs arg && arg ? disk then imgx.runStep arg
-      else if isAttrs arg then imageStep (arg.name or "run") (disk: name: runIn disk name (builtins.removeAttrs arg [ "name" ]))
+      else if isAttrs arg then imageStep (arg.name or "run") null (disk: name: runIn disk name (builtins.removeAttrs arg [ "name" ]))
       else throw "run takes a script (a string) or a set of run's arguments, not ${describe arg}";
 
     /**
@@ -346,7 +357,7 @@ let
     copy = source: destination:
       let target = imagePath "copy" destination; in
       check (isHostFile source) "copy: the source must be a path or a step, not ${describe source}"
-        (imageStep "copy" (disk: name: runIn disk name { files.${target} = source; script = "true"; }));
+        (imageStep "copy" target (disk: name: runIn disk name { files.${target} = source; script = "true"; }));
 
     /**
       An image step that writes files with the modes and owners given.
@@ -371,10 +382,11 @@ let
       let
         parsed = check (isAttrs entries) "files: takes a set from paths in the image to files, not ${describe entries}"
           (mapAttrs (path: entry: fileEntry (imagePath "files" path) entry) entries);
-      in
-      imageStep "files" (disk: name: runIn disk name {
-        files = mapAttrs (_: entry: entry.source) parsed;
         script = concatStringsSep "\n" ([ "true" ] ++ map (path: fileFixup path parsed.${path}) (attrNames parsed));
+      in
+      imageStep "files" script (disk: name: runIn disk name {
+        files = mapAttrs (_: entry: entry.source) parsed;
+        inherit script;
       });
 
     /**
@@ -395,7 +407,7 @@ let
           && match "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?([.][A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*" name != null;
       in
       check valid "hostname: '${toString name}' is not a host name (letters, digits and '-', in dot-separated parts of at most 63)"
-        (imageStep "hostname" (disk: step: runIn disk step {
+        (imageStep "hostname" null (disk: step: runIn disk step {
           files."/etc/hostname" = textFile "hostname" "${name}\n";
           script = ''
             if [ -f /etc/hosts ] && grep -q '^127\.0\.1\.1[[:space:]]' /etc/hosts; then
@@ -420,10 +432,7 @@ let
       ```
     */
     groups = specs:
-      check (isAttrs specs) "groups: takes a set from group names to { gid; members; }, not ${describe specs}"
-        (imageStep "groups" (disk: name: runIn disk name {
-          script = concatStringsSep "\n" ([ accountFunctions memberFunction ] ++ map (g: groupScript g specs.${g}) (attrNames specs));
-        }));
+      accountStep "groups" "group names to { gid; members; }" groupScript specs;
 
     /**
       An image step that adds users (in `/etc/passwd`, `/etc/shadow` and
@@ -451,10 +460,7 @@ let
       ```
     */
     users = specs:
-      check (isAttrs specs) "users: takes a set from user names to { uid; sshKeys; … }, not ${describe specs}"
-        (imageStep "users" (disk: name: runIn disk name {
-          script = concatStringsSep "\n" ([ accountFunctions memberFunction ] ++ map (u: userScript u specs.${u}) (attrNames specs));
-        }));
+      accountStep "users" "user names to { uid; sshKeys; … }" userScript specs;
 
     /**
       An image step that installs systemd units and enables them, making
@@ -488,13 +494,15 @@ let
             "units: ${what} '${toString unit}' is not a unit name such as \"app.service\""
             unit;
         installed = mapAttrs (unit: text: if isString text && !hasContext text then textFile unit text else text) files;
+        destinations = map (unit: "/etc/systemd/system/${unitName "files" unit}") (attrNames installed);
+        script = concatStringsSep "\n" ([ enableFunction ] ++ map (unit: "enable_unit ${quote (unitName "enable" unit)}") enable);
       in
-      imageStep "units" (disk: name: runIn disk name {
+      imageStep "units" [ destinations script ] (disk: name: runIn disk name {
         files = builtins.listToAttrs (map (unit: {
-          name = "/etc/systemd/system/${unitName "files" unit}";
+          name = "/etc/systemd/system/${unit}";
           value = installed.${unit};
         }) (attrNames installed));
-        script = concatStringsSep "\n" ([ enableFunction ] ++ map (unit: "enable_unit ${quote (unitName "enable" unit)}") enable);
+        inherit script;
       });
 
     /**
@@ -521,7 +529,7 @@ let
           then "${imgx.unpack { source = package; format = "deb"; name = "busybox"; }}/bin/busybox"
           else package;
       in
-      imageStep "busybox" (disk: name: runIn disk name {
+      imageStep "busybox" null (disk: name: runIn disk name {
         shell = "vm";
         files = { "/bin/busybox" = binary; };
         script = ''

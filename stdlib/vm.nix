@@ -110,7 +110,8 @@ let
     appears in a line of its serial console (the first serial port, COM1 /
     ttyS0): a smoke test that the image boots. The disk is attached with
     `snapshot=on`, so it is never changed. The output is a text file: the
-    console up to and including the matching line. On a timeout, or when
+    matching line (the whole console is the step's log, `imgx log`, and
+    `-L` prints it as it comes). On a timeout, or when
     QEMU stops first, the step fails with the console's last lines.
 
     # Arguments

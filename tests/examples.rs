@@ -47,6 +47,13 @@ impl Setting {
 
     /// Runs imgx with `args` in this setting's copy of the examples.
     fn imgx(&self, args: &[&str]) -> Output {
+        self.imgx_with_store(&self.store(), args)
+    }
+
+    /// Runs imgx with `args` in this setting's copy of the examples and
+    /// another store: for what an example takes as its arguments, which
+    /// must not be in the store whose steps are compared.
+    fn imgx_with_store(&self, store: &Path, args: &[&str]) -> Output {
         let mut command = Command::new("sh");
         // sh -c 'umask …; exec "$@"' sh [faketime -f OFFSET] imgx ARGS…
         command.arg("-c").arg(format!("umask {}; exec \"$@\"", self.umask)).arg("sh");
@@ -57,7 +64,7 @@ impl Setting {
             .arg(env!("CARGO_BIN_EXE_imgx"))
             .args(args)
             .current_dir(self.root.join("examples"))
-            .env("IMGX_STORE", self.store())
+            .env("IMGX_STORE", store)
             .env("TZ", self.tz)
             .env("NO_COLOR", "1");
         command.output().expect("sh runs")
@@ -103,7 +110,8 @@ fn arguments(setting: &Setting, example: &str) -> Vec<String> {
     let examples = setting.root.join("examples");
     let (name, file) = match example {
         "derivative.nix" => {
-            let output = setting.imgx(&["build", "hello.nix", "-A", "image.raw", "-o", "hello.raw"]);
+            let store = setting.root.join("prerequisites");
+            let output = setting.imgx_with_store(&store, &["build", "hello.nix", "-A", "image.raw", "-o", "hello.raw"]);
             assert!(output.status.success(), "hello.nix's disk, for derivative.nix: {}", stderr(&output));
             ("base", "hello.raw")
         }
@@ -184,10 +192,13 @@ fn every_example_builds_to_the_same_bytes_twice() {
     let names = examples();
     assert!(names.iter().any(|name| name == "scratch.nix"), "examples/ is listed: {names:?}");
     let base = std::env::temp_dir().join(format!("imgx-examples-{}", std::process::id()));
-    let first = Setting::new(base.join("a"), "022", "UTC", None);
-    let second = Setting::new(base.join("b"), "077", "Pacific/Kiritimati", Some("+12.5h"));
     let mut built = 0;
     for name in &names {
+        // Each example in stores of its own, so that every step it has is
+        // built (and reported) here, not found from an earlier example.
+        let folder = base.join(name.trim_end_matches(".nix"));
+        let first = Setting::new(folder.join("a"), "022", "UTC", None);
+        let second = Setting::new(folder.join("b"), "077", "Pacific/Kiritimati", Some("+12.5h"));
         let one = build(&first, name);
         let two = build(&second, name);
         assert_eq!(one, two, "{name} gave different outputs in two stores, at two times, with two umasks");
@@ -195,16 +206,15 @@ fn every_example_builds_to_the_same_bytes_twice() {
             built += outputs.len();
             check(&first, name);
         }
+        // And every object in both stores is what its hash says.
+        for setting in [&first, &second] {
+            let output = setting.imgx(&["store", "verify"]);
+            assert!(output.status.success(), "{}", stderr(&output));
+            let text = String::from_utf8_lossy(&output.stdout);
+            assert!(text.contains(" 0 corrupt"), "{text}");
+        }
     }
     assert!(built > 0, "no example built anything");
-    // And every object in both stores is what its hash says.
-    for setting in [&first, &second] {
-        let output = setting.imgx(&["store", "verify"]);
-        assert!(output.status.success(), "{}", stderr(&output));
-        let text = String::from_utf8_lossy(&output.stdout);
-        assert!(text.contains(" 0 corrupt"), "{text}");
-    }
-    drop((first, second));
     let _ = std::fs::remove_dir_all(base);
 }
 

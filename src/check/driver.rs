@@ -11,11 +11,6 @@ use imgx_store::hash::ObjectHash;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// Step kinds whose output records an observation (a boot's console, with
-/// its timings) rather than an artifact: they are rebuilt, and must
-/// succeed again, but their bytes are not compared.
-pub const OBSERVATION_KINDS: [&str; 1] = ["testBoot"];
-
 /// How to check.
 #[derive(Clone, Debug, Default)]
 pub struct CheckOptions {
@@ -45,8 +40,6 @@ pub enum Verdict {
         /// What diffoscope said, or why it did not run (`--diffoscope`).
         diffoscope: Option<String>,
     },
-    /// The step's output is an observation, rebuilt but not compared.
-    Observed,
     /// The rebuild failed.
     Failed {
         /// Why, with the end of the rebuild's log.
@@ -136,10 +129,6 @@ fn check_one(store: &Store, key: &StepKey, step: &Step, options: &CheckOptions) 
             return result;
         }
     };
-    if OBSERVATION_KINDS.contains(&step.kind.as_str()) {
-        result.verdict = Verdict::Observed;
-        return result;
-    }
     if rebuilt.hash == registered {
         return result;
     }

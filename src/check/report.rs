@@ -27,7 +27,7 @@ fn difference_text(difference: &Difference) -> String {
 pub fn step_text(check: &StepCheck) -> Option<String> {
     let title = label(&check.name, &check.kind, &check.key);
     match &check.verdict {
-        Verdict::Same | Verdict::Observed => None,
+        Verdict::Same => None,
         Verdict::Failed { message } => Some(format!("{title} could not be checked: {message}")),
         Verdict::Differs { rebuilt, differences, kept, diffoscope } => {
             let mut text = format!("{title} rebuilt differently:\n");
@@ -66,12 +66,6 @@ impl CheckReporter for TextReporter {
     }
 
     fn finished(&self, check: &StepCheck) {
-        if let Verdict::Observed = check.verdict {
-            eprintln!(
-                "  {} is an observation (a boot's console): it ran again, its bytes are not compared",
-                check.name
-            );
-        }
         if let Some(text) = step_text(check) {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{text}");
@@ -86,7 +80,6 @@ pub struct JsonReporter;
 pub fn step_event(check: &StepCheck) -> serde_json::Value {
     let (result, extra) = match &check.verdict {
         Verdict::Same => ("same", serde_json::json!({})),
-        Verdict::Observed => ("observed", serde_json::json!({})),
         Verdict::Failed { message } => ("failed", serde_json::json!({ "error": message })),
         Verdict::Differs { rebuilt, differences, kept, diffoscope } => (
             "differs",

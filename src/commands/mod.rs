@@ -107,18 +107,8 @@ pub struct Evaluated {
 
 /// The targets and the steps they depend on, directly or not.
 fn closure(mut all: BTreeMap<StepKey, Step>, targets: &[StepKey]) -> BTreeMap<StepKey, Step> {
-    let mut closure = BTreeMap::new();
-    let mut stack: Vec<StepKey> = targets.to_vec();
-    while let Some(key) = stack.pop() {
-        if closure.contains_key(&key) {
-            continue;
-        }
-        if let Some(step) = all.remove(&key) {
-            stack.extend(step.input_steps());
-            closure.insert(key, step);
-        }
-    }
-    closure
+    let keys = crate::check::order::closure(&all, targets);
+    keys.into_iter().filter_map(|key| all.remove(&key).map(|step| (key, step))).collect()
 }
 
 /// Evaluates a description (on the evaluation thread) and collects its steps.
