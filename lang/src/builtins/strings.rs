@@ -89,14 +89,22 @@ fn replace_strings(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
         )));
     }
     // Few patterns is the rule: keep them off the heap.
-    let patterns = from.iter().map(|item| vm.force_string(item)).collect::<EvalResult<Few<_>>>()?;
-    let replacements = to.iter().map(|item| vm.force_string(item)).collect::<EvalResult<Few<_>>>()?;
+    let mut patterns: Few<Rc<NixStr>> = Few::new();
+    let mut replacements: Few<Rc<NixStr>> = Few::new();
+    for (pattern, replacement) in from.iter().zip(to.iter()) {
+        patterns.push(vm.force_string(pattern)?);
+        replacements.push(vm.force_string(replacement)?);
+    }
     let input = vm.force_string(&args[2])?;
     if patterns.is_empty() {
         return Ok(Value::String(input));
     }
-    let pattern_bytes: Few<&[u8]> = patterns.iter().map(|p| p.as_bytes()).collect();
-    let replacement_bytes: Few<&[u8]> = replacements.iter().map(|r| r.as_bytes()).collect();
+    let mut pattern_bytes: Few<&[u8]> = Few::new();
+    let mut replacement_bytes: Few<&[u8]> = Few::new();
+    for (pattern, replacement) in patterns.iter().zip(&replacements) {
+        pattern_bytes.push(pattern.as_bytes());
+        replacement_bytes.push(replacement.as_bytes());
+    }
     let (bytes, used) = replace_bytes(input.as_bytes(), &pattern_bytes, &replacement_bytes);
     let mut context: Context = input.context().cloned().unwrap_or_default();
     for (replacement, _) in replacements.iter().zip(&used).filter(|(_, used)| **used) {
