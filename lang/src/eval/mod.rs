@@ -7,6 +7,7 @@ mod compare;
 mod env;
 mod interpolate;
 mod ops;
+mod stack;
 
 pub use coerce::CoerceMode;
 pub use env::Env;
@@ -23,13 +24,6 @@ use crate::value::{Attr, Attrs, Closure, NixStr, PrimOpApp, Thunk, ThunkState, T
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-
-/// Stack that must remain before evaluating a function body or a thunk:
-/// enough for the deepest expression nesting the parser accepts.
-const STACK_RED_ZONE: usize = 1024 * 1024;
-
-/// How much stack to add when the red zone is reached.
-const STACK_SEGMENT: usize = 16 * 1024 * 1024;
 
 /// Stack reserved for the thread that evaluates. Only the pages actually
 /// used are committed, and deep recursion then rarely needs `stacker` to
@@ -121,6 +115,7 @@ pub struct Vm {
     pub(crate) well_known: WellKnown,
     imports: HashMap<String, Value>,
     depth: usize,
+    safe_stack: stack::SafeStack,
 }
 
 impl Vm {
@@ -138,6 +133,7 @@ impl Vm {
             },
             imports: HashMap::new(),
             depth: 0,
+            safe_stack: stack::SafeStack::default(),
         }
     }
 
@@ -422,7 +418,7 @@ impl Vm {
             return Err(EvalError::new(ErrorKind::StackOverflow(self.options.max_call_depth)));
         }
         self.depth += 1;
-        let result = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || f(self));
+        let result = self.with_stack(f);
         self.depth -= 1;
         result
     }
@@ -439,7 +435,7 @@ impl Vm {
         if let ThunkState::Done(value) = &*thunk.0.borrow() {
             return Ok(value.clone());
         }
-        stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.evaluate_thunk(thunk))
+        self.with_stack(|vm| vm.evaluate_thunk(thunk))
     }
 
     fn evaluate_thunk(&mut self, thunk: &Thunk) -> EvalResult<Value> {
@@ -562,9 +558,7 @@ impl Vm {
         span: Option<Span>,
     ) -> EvalResult<Value> {
         let Value::Lambda(outer) = function else { unreachable!("curried_body only accepts lambdas") };
-        if self.depth >= self.options.max_call_depth {
-            return Err(at_opt(EvalError::new(ErrorKind::StackOverflow(self.options.max_call_depth)), span));
-        }
+        // The depth limit is checked by `call_lambda`.
         let closure = Closure { lambda: inner, env: outer.env.child_with_one(a) };
         self.call_lambda(&closure, b, span)
     }
@@ -667,7 +661,7 @@ impl Vm {
             }
         };
         self.depth += 1;
-        let result = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.eval(&lambda.body, &env));
+        let result = self.with_stack(|vm| vm.eval(&lambda.body, &env));
         self.depth -= 1;
         result.map_err(|e| frame(e, format!("while calling {}", describe_lambda(lambda)), span))
     }
