@@ -511,12 +511,12 @@ impl Vm {
             if let Value::PrimOp(app) = &function {
                 let needed = app.op.arity - app.args.len();
                 if needed > 1 && args.len() + 1 >= needed {
-                    let mut collected = app.args.clone();
+                    let mut collected: PrimOpArgs = app.args.iter().cloned().collect();
                     collected.push(arg);
                     for _ in 1..needed {
                         collected.extend(args.next());
                     }
-                    function = self.run_primop(app.op, collected).map_err(|e| at(e, span))?;
+                    function = self.run_primop(app.op, &collected).map_err(|e| at(e, span))?;
                     continue;
                 }
             }
@@ -576,14 +576,20 @@ impl Vm {
         match function {
             Value::Lambda(closure) => self.call_lambda(&closure, arg, span),
             Value::PrimOp(app) => {
-                let mut args = Vec::with_capacity(app.op.arity);
-                args.extend(app.args.iter().cloned());
-                args.push(arg);
-                if args.len() == app.op.arity {
-                    self.run_primop(app.op, args).map_err(|e| at_opt(e, span))
-                } else {
-                    Ok(Value::PrimOp(Rc::new(PrimOpApp { op: app.op, args })))
+                if app.args.len() + 1 < app.op.arity {
+                    let mut args = Vec::with_capacity(app.op.arity);
+                    args.extend(app.args.iter().cloned());
+                    args.push(arg);
+                    return Ok(Value::PrimOp(Rc::new(PrimOpApp { op: app.op, args })));
                 }
+                let result = if app.args.is_empty() {
+                    self.run_primop(app.op, std::slice::from_ref(&arg))
+                } else {
+                    let mut args: PrimOpArgs = app.args.iter().cloned().collect();
+                    args.push(arg);
+                    self.run_primop(app.op, &args)
+                };
+                result.map_err(|e| at_opt(e, span))
             }
             Value::Attrs(attrs) if attrs.get(self.well_known.functor).is_some() => {
                 let functor = attrs.get(self.well_known.functor).cloned().unwrap_or(Value::Null);
@@ -597,7 +603,7 @@ impl Vm {
         }
     }
 
-    fn run_primop(&mut self, op: &'static builtins::PrimOp, args: Vec<Value>) -> EvalResult<Value> {
+    fn run_primop(&mut self, op: &'static builtins::PrimOp, args: &[Value]) -> EvalResult<Value> {
         (op.run)(self, args).map_err(|e| match e.kind {
             // The message of `throw` and `abort` speaks for itself.
             ErrorKind::Throw(_) | ErrorKind::Abort(_) => e,
@@ -830,6 +836,10 @@ impl Vm {
         }
     }
 }
+
+/// The arguments of a saturated built-in call, on the stack for the usual
+/// arities.
+type PrimOpArgs = smallvec::SmallVec<[Value; 3]>;
 
 /// Integer arithmetic or comparison whose operands are constants or
 /// already evaluated variables, computed on the spot instead of thunked.
