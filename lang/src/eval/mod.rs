@@ -18,7 +18,7 @@ use crate::error::{ErrorKind, EvalError, EvalResult, Frame, suggest};
 use crate::io::EvalIo;
 use crate::ir::{AttrKey, AttrsExpr, Expr, LambdaExpr, LogicOp, Param};
 use crate::path::{canonicalize, join};
-use crate::source::{SourceMap, Span};
+use crate::source::{SourceFile, SourceMap, Span};
 use crate::symbol::Symbol;
 use crate::value::{Attr, Attrs, Closure, NixStr, PrimOpApp, Thunk, ThunkState, Type, Value};
 use std::collections::HashMap;
@@ -63,6 +63,17 @@ impl SearchPathEntry {
     }
 }
 
+/// A folder of library code, such as the host's bundled library. An error
+/// raised inside it is reported at the user's call into it, with the
+/// library's own location as a note: the user's mistake is at the call.
+#[derive(Clone, Debug)]
+pub struct Library {
+    /// The folder; every file under it belongs to the library.
+    pub dir: PathBuf,
+    /// The name error reports use for it ("stdlib").
+    pub name: Rc<str>,
+}
+
 /// Settings of an evaluation.
 pub struct EvalOptions {
     /// `<name>` lookups, in order.
@@ -72,6 +83,8 @@ pub struct EvalOptions {
     pub max_call_depth: usize,
     /// File-system access.
     pub io: Rc<dyn EvalIo>,
+    /// Folders of library code (see [`Library`]).
+    pub libraries: Vec<Library>,
     /// `builtins.currentSystem`.
     pub current_system: String,
     /// Where `builtins.trace` and `builtins.warn` write.
@@ -90,6 +103,7 @@ impl EvalOptions {
             search_path: Vec::new(),
             max_call_depth: 250_000,
             io,
+            libraries: Vec::new(),
             current_system: "x86_64-linux".to_string(),
             trace: Rc::new(|message| eprintln!("{message}")),
             extra_primops: Vec::new(),
@@ -173,7 +187,13 @@ impl Vm {
             EvalError::new(ErrorKind::Io { action: "reading", path: path.clone(), message: io_message(&e) })
         })?;
         let text: Rc<str> = Rc::from(String::from_utf8_lossy(&bytes).as_ref());
-        let file = self.sources.add(path.clone(), Some(PathBuf::from(&path)), text.clone());
+        let library = self.library_of(&path);
+        let file = self.sources.add_file(SourceFile {
+            name: path.clone(),
+            path: Some(PathBuf::from(&path)),
+            text: text.clone(),
+            library,
+        });
         let base = crate::path::dir_name(&path).to_string();
         let (outer, slots) = match &scope {
             Some(attrs) => (
@@ -189,6 +209,15 @@ impl Vm {
             self.imports.insert(path, value.clone());
         }
         Ok(value)
+    }
+
+    /// The name of the library `path` (absolute, normalised) belongs to.
+    fn library_of(&self, path: &str) -> Option<Rc<str>> {
+        self.options
+            .libraries
+            .iter()
+            .find(|library| Path::new(path).starts_with(canonicalize(&library.dir.to_string_lossy())))
+            .map(|library| library.name.clone())
     }
 
     fn compile(
