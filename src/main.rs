@@ -4,6 +4,7 @@
 //! Only this crate knows about argv, the terminal and exit codes; the
 //! library crates return typed errors.
 
+mod allocator;
 mod check;
 mod cli;
 mod commands;
@@ -16,7 +17,7 @@ mod stdlib;
 use clap::Parser;
 
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::Allocator = allocator::Allocator;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

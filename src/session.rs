@@ -8,7 +8,7 @@ use imgx_lang::eval::SearchPathEntry;
 use imgx_lang::ir::Param;
 use imgx_lang::symbol::Symbol;
 use imgx_lang::value::{Attr, Attrs, Value};
-use imgx_lang::{ErrorKind, EvalError, EvalOptions, EvalResult, StdIo, Vm};
+use imgx_lang::{ErrorKind, EvalError, EvalOptions, EvalResult, Library, StdIo, Vm};
 use imgx_store::Store;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -83,6 +83,9 @@ impl Session {
         let registry = Rc::new(StepRegistry::default());
         let mut options = EvalOptions::new(io);
         options.search_path = search_path(includes, stdlib);
+        // Errors raised inside the bundled library are the caller's mistake.
+        options.libraries =
+            stdlib.map(|dir| Library { dir: dir.to_path_buf(), name: Rc::from("stdlib") }).into_iter().collect();
         options.extra_primops = STEP_PRIMOPS.to_vec();
         options.host = Some(registry.clone());
         Session { vm: Vm::new(options), registry, store_io }

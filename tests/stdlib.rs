@@ -379,3 +379,55 @@ fn a_wrong_layout_size_is_reported_with_its_name() {
     let report = eval_json(&project, "import ./default.nix").expect_err("a bad ESP size");
     assert!(report.contains("layouts.uefi: espSize: '1.2.3M' is not a size"), "{report}");
 }
+
+/// Runs `imgx eval --strict` on the user file `main.nix` holding `text`,
+/// which must fail; returns the report and the place its first snippet
+/// shows (`path:line:column`).
+fn eval_failure(project: &Project, text: &str) -> (String, String) {
+    project.write("main.nix", text);
+    let output = project.imgx(&["eval", "--strict", "main.nix"]);
+    let report = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "an evaluation error: {report}");
+    let shown = report.lines().find(|l| l.contains(",-[")).unwrap_or_default();
+    let place = shown.split(",-[").nth(1).unwrap_or_default().trim_end_matches(']').to_string();
+    (report, place)
+}
+
+#[test]
+fn a_throw_inside_the_library_is_reported_at_the_users_call() {
+    let project = Project::new("stdlib-error-throw");
+    let main = project.dir.join("main.nix").display().to_string();
+    let (report, place) =
+        eval_failure(&project, "let imgx = import <imgx>;\nin {\n  size = imgx.sizes.parse \"12X\";\n}\n");
+    assert!(report.contains("'12X' is not a size"), "{report}");
+    assert_eq!(place, format!("{main}:3:10"), "the call to sizes.parse is shown: {report}");
+    let note = report.lines().find(|l| l.contains("raised in the stdlib at")).unwrap_or_default();
+    assert!(note.contains("helpers.nix:"), "the library's place is kept as a note: {report}");
+
+    // A throw forced later, by the disk step reading a layout, is reported at
+    // the user's call that led to it.
+    let (report, place) = eval_failure(
+        &project,
+        "let imgx = import <imgx>;\nin\nimgx.disk (imgx.layouts.uefi {\n  espSize = \"12X\";\n})\n",
+    );
+    assert!(report.contains("espSize: '12X' is not a size"), "{report}");
+    assert_eq!(place, format!("{main}:3:1"), "{report}");
+    assert!(report.contains("raised in the stdlib at"), "{report}");
+}
+
+#[test]
+fn argument_errors_of_library_functions_are_reported_at_the_users_call() {
+    let project = Project::new("stdlib-error-arguments");
+    let main = project.dir.join("main.nix").display().to_string();
+    let (report, place) =
+        eval_failure(&project, "let imgx = import <imgx>;\nin\nimgx.file {\n  nme = \"x\";\n  text = \"\";\n}\n");
+    assert!(report.contains("unexpected argument 'nme'; did you mean 'name'?"), "{report}");
+    assert_eq!(place, format!("{main}:3:1"), "{report}");
+
+    let (report, place) = eval_failure(
+        &project,
+        "let imgx = import <imgx>;\nin\n{\n  d = imgx.disk { size = \"1G\"; table = \"gpt\"; };\n}\n",
+    );
+    assert!(report.contains("without required argument 'partitions'"), "{report}");
+    assert_eq!(place, format!("{main}:4:7"), "{report}");
+}

@@ -3,6 +3,7 @@
 use crate::source::{SourceMap, Span};
 use crate::symbol::Symbol;
 use miette::{Diagnostic, NamedSource, SourceSpan};
+use std::rc::Rc;
 
 /// What went wrong. Each variant's message is written for the person who
 /// wrote the Nix code.
@@ -179,10 +180,28 @@ impl EvalError {
         miette::Report::new(self.render(sources))
     }
 
+    /// Where a report points: the error's own place, unless that is inside
+    /// a library and a frame of the user's code led there; then the
+    /// innermost such frame (the user's call), with the library's place
+    /// returned as well.
+    fn placement(&self, sources: &SourceMap) -> (Option<Span>, Option<(Rc<str>, Span)>) {
+        if let Some(span) = self.span
+            && let Some(library) = sources.library_of(span)
+            && let Some(user) = self.frames.iter().filter_map(|f| f.span).find(|s| sources.library_of(*s).is_none())
+        {
+            return (Some(user), Some((library, span)));
+        }
+        (self.span, None)
+    }
+
     fn render(&self, sources: &SourceMap) -> Rendered {
         let related: Vec<Rendered> =
             self.also.iter().map(|e| snippet(sources, e.kind.to_string(), Some(e.span), None)).collect();
+        let (primary, library) = self.placement(sources);
         let mut notes: Vec<String> = Vec::new();
+        if let Some((name, span)) = library {
+            notes.push(format!("raised in the {name} at {}", location(sources, span)));
+        }
         let mut previous: Option<&Frame> = None;
         let mut shown = 0;
         let mut hidden = 0;
@@ -209,7 +228,7 @@ impl EvalError {
             notes.push("a value depends on itself; look for a binding that refers to its own name".to_string());
         }
         let help = if notes.is_empty() { None } else { Some(notes.join("\n")) };
-        let mut rendered = snippet(sources, self.kind.to_string(), self.span, help);
+        let mut rendered = snippet(sources, self.kind.to_string(), primary, help);
         rendered.related = related;
         rendered
     }
@@ -217,8 +236,12 @@ impl EvalError {
     /// The error as plain text: message, place, frames (for logs and tests).
     pub fn to_plain_text(&self, sources: &SourceMap) -> String {
         let mut text = format!("error: {}", self.kind);
-        if let Some(span) = self.span {
+        let (primary, library) = self.placement(sources);
+        if let Some(span) = primary {
             text.push_str(&format!("\n  at {}", location(sources, span)));
+        }
+        if let Some((name, span)) = library {
+            text.push_str(&format!("\n  raised in the {name} at {}", location(sources, span)));
         }
         for frame in &self.frames {
             text.push_str(&format!("\n  {}", frame.message));
@@ -314,5 +337,48 @@ mod tests {
         assert_eq!(suggest("pkgs", ["pkg", "lib"]), Some("pkg".to_string()));
         assert_eq!(suggest("x", ["y"]), None);
         assert_eq!(suggest("version", ["name", "src"]), None);
+    }
+}
+
+#[cfg(test)]
+mod library_tests {
+    use crate::eval::{EvalOptions, Library, Vm};
+    use crate::io::StdIo;
+    use std::rc::Rc;
+
+    /// Evaluates `user` (a file next to a library folder `lib` holding
+    /// `library`) and returns the plain-text error.
+    fn failure(name: &str, library: &str, user: &str) -> (String, String) {
+        let dir = std::env::temp_dir().join(format!("imgx-lang-library-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(dir.join("lib")).expect("folders");
+        std::fs::write(dir.join("lib/default.nix"), library).expect("library");
+        std::fs::write(dir.join("user.nix"), user).expect("user file");
+        let mut options = EvalOptions::new(Rc::new(StdIo));
+        options.libraries = vec![Library { dir: dir.join("lib"), name: Rc::from("testlib") }];
+        let mut vm = Vm::new(options);
+        let error = vm.import_file(&dir.join("user.nix").to_string_lossy()).expect_err("the call fails");
+        let text = error.to_plain_text(&vm.sources);
+        let _ = std::fs::remove_dir_all(&dir);
+        (text, dir.display().to_string())
+    }
+
+    #[test]
+    fn an_argument_error_inside_a_library_is_reported_at_the_users_call() {
+        let (text, dir) = failure(
+            "arguments",
+            "rec { outer = args: inner args; inner = { a }: a; }\n",
+            "let lib = import ./lib; in\n  lib.outer { b = 1; }\n",
+        );
+        assert!(text.contains("unexpected argument 'b'"), "{text}");
+        assert!(text.contains(&format!("\n  at {dir}/user.nix:2:3\n")), "{text}");
+        assert!(text.contains(&format!("raised in the testlib at {dir}/lib/default.nix:1:21")), "{text}");
+    }
+
+    #[test]
+    fn an_error_in_the_users_own_code_keeps_its_place() {
+        let (text, dir) =
+            failure("own", "{ apply = f: f 1; }\n", "let lib = import ./lib; in\n  lib.apply (x: x + \"a\")\n");
+        assert!(text.contains(&format!("\n  at {dir}/user.nix:2:17")), "{text}");
+        assert!(!text.contains("raised in"), "{text}");
     }
 }

@@ -36,6 +36,6 @@ pub mod symbol;
 pub mod value;
 
 pub use error::{ErrorKind, EvalError, EvalResult};
-pub use eval::{EvalOptions, SearchPathEntry, Vm, with_evaluation_stack};
+pub use eval::{EvalOptions, Library, SearchPathEntry, Vm, with_evaluation_stack};
 pub use io::{EvalIo, FileType, StdIo};
 pub use value::Value;

@@ -28,6 +28,9 @@ pub struct SourceFile {
     pub path: Option<PathBuf>,
     /// The text itself.
     pub text: Rc<str>,
+    /// The name of the library the file belongs to (see
+    /// [`crate::eval::Library`]), `None` for the user's own code.
+    pub library: Option<Rc<str>>,
 }
 
 /// All source texts of one evaluation. Cloning shares the same map.
@@ -37,11 +40,21 @@ pub struct SourceMap {
 }
 
 impl SourceMap {
-    /// Registers a source text and returns its id.
+    /// Registers a source text of the user's and returns its id.
     pub fn add(&self, name: String, path: Option<PathBuf>, text: Rc<str>) -> FileId {
+        self.add_file(SourceFile { name, path, text, library: None })
+    }
+
+    /// Registers a source text and returns its id.
+    pub fn add_file(&self, file: SourceFile) -> FileId {
         let mut files = self.files.borrow_mut();
-        files.push(Rc::new(SourceFile { name, path, text }));
+        files.push(Rc::new(file));
         FileId(files.len() as u32 - 1)
+    }
+
+    /// The library a span lies in, `None` when it is in the user's code.
+    pub fn library_of(&self, span: Span) -> Option<Rc<str>> {
+        self.files.borrow()[span.file.0 as usize].library.clone()
     }
 
     /// Looks a source text up by id.

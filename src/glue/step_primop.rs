@@ -32,7 +32,7 @@ fn error(message: String) -> Box<EvalError> {
     EvalError::new(ErrorKind::Other(message))
 }
 
-fn step(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn step(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let attrs = vm.force_attrs(&args[0])?;
     let kind_value = attrs.get_str("kind").cloned().ok_or_else(|| error("a step needs a 'kind'".into()))?;
     let kind = vm.force_string(&kind_value)?.to_str_lossy().into_owned();

@@ -25,20 +25,20 @@ fn arith(vm: &mut Vm, op: BinOp, args: &[Value]) -> EvalResult<Value> {
     vm.arith(op, a, b)
 }
 
-fn add(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
-    arith(vm, BinOp::Add, &args)
+fn add(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
+    arith(vm, BinOp::Add, args)
 }
 
-fn sub(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
-    arith(vm, BinOp::Sub, &args)
+fn sub(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
+    arith(vm, BinOp::Sub, args)
 }
 
-fn mul(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
-    arith(vm, BinOp::Mul, &args)
+fn mul(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
+    arith(vm, BinOp::Mul, args)
 }
 
-fn div(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
-    arith(vm, BinOp::Div, &args)
+fn div(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
+    arith(vm, BinOp::Div, args)
 }
 
 fn bits(vm: &mut Vm, args: &[Value], f: fn(i64, i64) -> i64) -> EvalResult<Value> {
@@ -47,19 +47,19 @@ fn bits(vm: &mut Vm, args: &[Value], f: fn(i64, i64) -> i64) -> EvalResult<Value
     Ok(Value::Int(f(a, b)))
 }
 
-fn bit_and(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
-    bits(vm, &args, |a, b| a & b)
+fn bit_and(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
+    bits(vm, args, |a, b| a & b)
 }
 
-fn bit_or(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
-    bits(vm, &args, |a, b| a | b)
+fn bit_or(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
+    bits(vm, args, |a, b| a | b)
 }
 
-fn bit_xor(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
-    bits(vm, &args, |a, b| a ^ b)
+fn bit_xor(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
+    bits(vm, args, |a, b| a ^ b)
 }
 
-fn less_than(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn less_than(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let ordering = vm.compare(&args[0], &args[1])?;
     Ok(Value::Bool(ordering == std::cmp::Ordering::Less))
 }
@@ -72,10 +72,10 @@ fn round(vm: &mut Vm, value: &Value, f: fn(f64) -> f64) -> EvalResult<Value> {
     }
 }
 
-fn ceil(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn ceil(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     round(vm, &args[0], f64::ceil)
 }
 
-fn floor(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn floor(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     round(vm, &args[0], f64::floor)
 }

@@ -22,12 +22,12 @@ pub(super) const PRIMOPS: &[PrimOp] = &[
     PrimOp { name: "unsafeGetAttrPos", arity: 2, run: unsafe_get_attr_pos },
 ];
 
-fn attr_names(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn attr_names(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let attrs = vm.force_attrs(&args[0])?;
     Ok(Value::list(attrs.iter().map(|a| Value::string(a.name.bytes())).collect()))
 }
 
-fn attr_values(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn attr_values(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let attrs = vm.force_attrs(&args[0])?;
     Ok(Value::list(attrs.iter().map(|a| a.value.clone()).collect()))
 }
@@ -36,7 +36,7 @@ fn name_arg(vm: &mut Vm, value: &Value) -> EvalResult<Symbol> {
     Ok(Symbol::intern(vm.force_string(value)?.as_bytes()))
 }
 
-fn get_attr(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn get_attr(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let name = name_arg(vm, &args[0])?;
     let attrs = vm.force_attrs(&args[1])?;
     match attrs.get(name) {
@@ -50,13 +50,13 @@ fn get_attr(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     }
 }
 
-fn has_attr(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn has_attr(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let name = name_arg(vm, &args[0])?;
     let attrs = vm.force_attrs(&args[1])?;
     Ok(Value::Bool(attrs.get(name).is_some()))
 }
 
-fn remove_attrs(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn remove_attrs(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let attrs = vm.force_attrs(&args[0])?;
     let names = vm.force_list(&args[1])?;
     let mut removed = HashSet::new();
@@ -70,7 +70,7 @@ fn remove_attrs(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     Ok(Value::attrs(Attrs::from_sorted(kept)))
 }
 
-fn list_to_attrs(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn list_to_attrs(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let list = vm.force_list(&args[0])?;
     let name_key = Symbol::from_str("name");
     let value_key = Symbol::from_str("value");
@@ -91,7 +91,7 @@ fn list_to_attrs(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     Ok(Value::attrs(Attrs::from_unsorted(entries)))
 }
 
-fn map_attrs(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn map_attrs(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let function = vm.force(&args[0])?;
     let attrs = vm.force_attrs(&args[1])?;
     let entries = attrs
@@ -104,14 +104,14 @@ fn map_attrs(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     Ok(Value::attrs(Attrs::from_sorted(entries)))
 }
 
-fn intersect_attrs(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn intersect_attrs(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let left = vm.force_attrs(&args[0])?;
     let right = vm.force_attrs(&args[1])?;
     let kept = right.iter().filter(|a| left.get(a.name).is_some()).cloned().collect();
     Ok(Value::attrs(Attrs::from_sorted(kept)))
 }
 
-fn zip_attrs_with(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn zip_attrs_with(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let function = vm.force(&args[0])?;
     let sets = vm.force_list(&args[1])?;
     let mut collected: HashMap<Symbol, Vec<Value>> = HashMap::new();
@@ -131,7 +131,7 @@ fn zip_attrs_with(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     Ok(Value::attrs(Attrs::from_unsorted(entries)))
 }
 
-fn function_args(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn function_args(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     match vm.force(&args[0])? {
         Value::Lambda(closure) => match &closure.lambda.param {
             Param::Ident(_) => Ok(Value::attrs(Attrs::new())),
@@ -147,7 +147,7 @@ fn function_args(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     }
 }
 
-fn unsafe_get_attr_pos(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn unsafe_get_attr_pos(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let name = name_arg(vm, &args[0])?;
     let attrs = vm.force_attrs(&args[1])?;
     let Some(span) = attrs.get_attr(name).and_then(|a| a.span) else { return Ok(Value::Null) };

@@ -77,7 +77,7 @@ fn is_store_path(path: &str) -> bool {
     hash_ok && name_ok
 }
 
-fn has_context(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn has_context(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     Ok(Value::Bool(vm.force_string(&args[0])?.has_context()))
 }
 
@@ -118,7 +118,7 @@ fn info_attrs(info: &ContextInfo<'_>) -> Value {
     Value::attrs(Attrs::from_sorted(entries))
 }
 
-fn get_context(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn get_context(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let s = vm.force_string(&args[0])?;
     let Some(context) = s.context() else { return Ok(Value::attrs(Attrs::new())) };
     let entries = group_context(context)
@@ -128,7 +128,7 @@ fn get_context(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     Ok(Value::attrs(Attrs::from_unsorted(entries)))
 }
 
-fn unsafe_discard_string_context(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn unsafe_discard_string_context(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let s = coerce_interpolated(vm, &args[0])?;
     if !s.has_context() {
         return Ok(Value::String(s));
@@ -136,7 +136,7 @@ fn unsafe_discard_string_context(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Va
     Ok(Value::string(s.as_bytes()))
 }
 
-fn unsafe_discard_output_dependency(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn unsafe_discard_output_dependency(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let s = coerce_interpolated(vm, &args[0])?;
     let Some(context) = s.context() else { return Ok(Value::String(s)) };
     let shallow: Context = context
@@ -205,7 +205,7 @@ fn append_entry(vm: &mut Vm, path: &str, info: &Value, context: &mut Context) ->
     Ok(())
 }
 
-fn append_context(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn append_context(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let s = vm.force_string(&args[0])?;
     let additions = vm.force_attrs(&args[1])?;
     if additions.is_empty() {
@@ -230,7 +230,7 @@ fn deep_dependency(element: &ContextElement) -> EvalResult<ContextElement> {
     }
 }
 
-fn add_drv_output_dependencies(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn add_drv_output_dependencies(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let s = coerce_interpolated(vm, &args[0])?;
     let elements: Vec<&ContextElement> = s.context().map(|c| c.iter().collect()).unwrap_or_default();
     let [element] = elements.as_slice() else {

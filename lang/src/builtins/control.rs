@@ -19,12 +19,12 @@ pub(super) const PRIMOPS: &[PrimOp] = &[
     PrimOp { name: "addErrorContext", arity: 2, run: add_error_context },
 ];
 
-fn import(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn import(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let path = vm.force_path(&args[0])?;
     vm.import_file(&path)
 }
 
-fn scoped_import(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn scoped_import(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let scope = vm.force_attrs(&args[0])?;
     let path = vm.force_path(&args[1])?;
     vm.scoped_import(&path, Some(scope))
@@ -35,17 +35,17 @@ fn message(vm: &mut Vm, value: &Value) -> EvalResult<String> {
     Ok(text.to_str_lossy().into_owned())
 }
 
-fn abort(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn abort(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let text = message(vm, &args[0])?;
     Err(EvalError::new(ErrorKind::Abort(text)))
 }
 
-fn throw(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn throw(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let text = message(vm, &args[0])?;
     Err(EvalError::new(ErrorKind::Throw(text)))
 }
 
-fn try_eval(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn try_eval(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let (success, value) = match vm.force(&args[0]) {
         Ok(value) => (true, value),
         Err(error) if error.is_catchable() => (false, Value::Bool(false)),
@@ -57,17 +57,17 @@ fn try_eval(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     ])))
 }
 
-fn seq(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn seq(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     vm.force(&args[0])?;
     vm.force(&args[1])
 }
 
-fn deep_seq(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn deep_seq(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     vm.force_deep(&args[0])?;
     vm.force(&args[1])
 }
 
-fn trace(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn trace(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let value = vm.force_deep(&args[0])?;
     let text = match &value {
         Value::String(s) => s.to_str_lossy().into_owned(),
@@ -77,13 +77,13 @@ fn trace(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     vm.force(&args[1])
 }
 
-fn warn(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn warn(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let text = vm.force_string(&args[0])?;
     (vm.options.trace)(&format!("evaluation warning: {}", text.to_str_lossy()));
     vm.force(&args[1])
 }
 
-fn add_error_context(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn add_error_context(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     match vm.force(&args[1]) {
         Ok(value) => Ok(value),
         Err(error) => {

@@ -20,13 +20,13 @@ fn io_error(action: &'static str, path: &str, error: std::io::Error) -> Box<Eval
     EvalError::new(ErrorKind::Io { action, path: path.to_string(), message: crate::eval::io_message(&error) })
 }
 
-fn read_file(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn read_file(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let path = vm.force_path(&args[0])?;
     let bytes = vm.options.io.read_file(Path::new(&path)).map_err(|e| io_error("reading", &path, e))?;
     Ok(Value::string(bytes))
 }
 
-fn read_dir(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn read_dir(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let path = vm.force_path(&args[0])?;
     let entries = vm.options.io.read_dir(Path::new(&path)).map_err(|e| io_error("reading directory", &path, e))?;
     let attrs = entries
@@ -36,25 +36,25 @@ fn read_dir(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     Ok(Value::attrs(Attrs::from_unsorted(attrs)))
 }
 
-fn read_file_type(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn read_file_type(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let path = vm.force_path(&args[0])?;
     let ty = vm.options.io.file_type(Path::new(&path)).map_err(|e| io_error("getting the type of", &path, e))?;
     Ok(Value::string(ty.nix_name()))
 }
 
-fn path_exists(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn path_exists(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let path = vm.force_path(&args[0])?;
     Ok(Value::Bool(vm.options.io.path_exists(Path::new(&path))))
 }
 
-fn get_env(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn get_env(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let name = vm.force_string(&args[0])?;
     Ok(Value::string(vm.options.io.get_env(&name.to_str_lossy())))
 }
 
 /// `builtins.findFile searchPath name`: the `<name>` lookup with an explicit
 /// search path (a list of `{ prefix ? ""; path; }`).
-fn find_file(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn find_file(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let entries = vm.force_list(&args[0])?;
     let name = vm.force_string(&args[1])?.to_str_lossy().into_owned();
     for entry in entries.iter() {

@@ -27,7 +27,7 @@ fn force_algo(vm: &mut Vm, value: &Value) -> EvalResult<HashAlgo> {
 
 /// `hashString algo s`: the digest of the string's bytes in lowercase
 /// hexadecimal. The string's context is dropped.
-fn hash_string(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn hash_string(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let algo = force_algo(vm, &args[0])?;
     let text = vm.force_string(&args[1])?;
     Ok(Value::string(hash_format::to_base16(&hash_format::digest(algo, text.as_bytes()))))
@@ -35,7 +35,7 @@ fn hash_string(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
 
 /// `hashFile algo path`: the digest of the file's contents in lowercase
 /// hexadecimal.
-fn hash_file(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn hash_file(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let algo = force_algo(vm, &args[0])?;
     let path = vm.force_path(&args[1])?;
     let bytes = vm.options.io.read_file(Path::new(&path)).map_err(|error| {
@@ -70,7 +70,7 @@ fn required_string(vm: &mut Vm, attrs: &Attrs, name: &str) -> EvalResult<String>
 
 /// `convertHash { hash; toHashFormat; hashAlgo ? null; }`: re-encodes a
 /// hash given in any format (see [`hash_format::parse_any`]).
-fn convert_hash(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn convert_hash(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let attrs = vm.force_attrs(&args[0])?;
     let hash = required_string(vm, &attrs, "hash")?;
     let algo =

@@ -10,7 +10,7 @@ use crate::value::{Attr, Attrs, Context, Value};
 pub(super) const PRIMOPS: &[PrimOp] =
     &[PrimOp { name: "toJSON", arity: 1, run: to_json }, PrimOp { name: "fromJSON", arity: 1, run: from_json }];
 
-fn to_json(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn to_json(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let mut context = Context::new();
     let mut out = Vec::new();
     write_json(vm, &args[0], true, &mut out, &mut context)?;
@@ -127,7 +127,7 @@ fn escape_json(bytes: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-fn from_json(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn from_json(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let text = vm.force_string(&args[0])?;
     let parsed: serde_json::Value = serde_json::from_slice(text.as_bytes())
         .map_err(|e| EvalError::new(ErrorKind::Other(format!("parse error: syntax error while parsing JSON: {e}"))))?;

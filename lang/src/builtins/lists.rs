@@ -28,13 +28,13 @@ pub(super) const PRIMOPS: &[PrimOp] = &[
     PrimOp { name: "genericClosure", arity: 1, run: generic_closure },
 ];
 
-fn map(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn map(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let function = vm.force(&args[0])?;
     let list = vm.force_list(&args[1])?;
     Ok(Value::list(list.iter().map(|item| lazy_apply(&function, item.clone())).collect()))
 }
 
-fn filter(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn filter(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let function = vm.force_function(&args[0])?;
     let list = vm.force_list(&args[1])?;
     let mut kept = Vec::new();
@@ -47,7 +47,7 @@ fn filter(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     if kept.len() == list.len() { Ok(Value::List(list)) } else { Ok(Value::list(kept)) }
 }
 
-fn foldl(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn foldl(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let function = vm.force_function(&args[0])?;
     let list = vm.force_list(&args[2])?;
     let mut accumulator = args[1].clone();
@@ -57,7 +57,7 @@ fn foldl(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     vm.force(&accumulator)
 }
 
-fn gen_list(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn gen_list(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let function = vm.force(&args[0])?;
     let count = vm.force_int(&args[1])?;
     if count < 0 {
@@ -72,7 +72,7 @@ fn gen_list(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     Ok(Value::list(items))
 }
 
-fn sort(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn sort(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let function = vm.force_function(&args[0])?;
     let list = vm.force_list(&args[1])?;
     let mut items: Vec<Value> = Vec::with_capacity(list.len());
@@ -176,7 +176,7 @@ fn merge_sort(items: &mut Vec<Value>, less: &mut dyn FnMut(&Value, &Value) -> Ev
     Ok(())
 }
 
-fn partition(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn partition(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let function = vm.force_function(&args[0])?;
     let list = vm.force_list(&args[1])?;
     let (mut right, mut wrong) = (Vec::new(), Vec::new());
@@ -190,7 +190,7 @@ fn partition(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     ])))
 }
 
-fn group_by(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn group_by(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let function = vm.force_function(&args[0])?;
     let list = vm.force_list(&args[1])?;
     let mut groups: HashMap<Symbol, Vec<Value>> = HashMap::new();
@@ -213,7 +213,7 @@ fn group_by(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     Ok(Value::attrs(Attrs::from_unsorted(entries)))
 }
 
-fn concat_map(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn concat_map(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let function = vm.force_function(&args[0])?;
     let list = vm.force_list(&args[1])?;
     let mut out = Vec::new();
@@ -224,7 +224,7 @@ fn concat_map(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     Ok(Value::list(out))
 }
 
-fn elem(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn elem(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let list = vm.force_list(&args[1])?;
     for item in list.iter() {
         if vm.equal_elements(&args[0], item)? {
@@ -234,7 +234,7 @@ fn elem(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     Ok(Value::Bool(false))
 }
 
-fn elem_at(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn elem_at(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let list = vm.force_list(&args[0])?;
     let index = vm.force_int(&args[1])?;
     match usize::try_from(index).ok().and_then(|i| list.get(i)) {
@@ -246,7 +246,7 @@ fn elem_at(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     }
 }
 
-fn head(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn head(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let list = vm.force_list(&args[0])?;
     match list.first() {
         Some(item) => vm.force(item),
@@ -256,7 +256,7 @@ fn head(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     }
 }
 
-fn tail(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn tail(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let list = vm.force_list(&args[0])?;
     if list.is_empty() {
         return Err(EvalError::new(ErrorKind::Other("'tail' called on an empty list".into())));
@@ -264,7 +264,7 @@ fn tail(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     Ok(Value::list(list[1..].to_vec()))
 }
 
-fn length(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn length(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let list = vm.force_list(&args[0])?;
     Ok(Value::Int(list.len() as i64))
 }
@@ -281,15 +281,15 @@ fn quantify(vm: &mut Vm, args: &[Value], wanted: bool) -> EvalResult<Value> {
     Ok(Value::Bool(!wanted))
 }
 
-fn all(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
-    quantify(vm, &args, false)
+fn all(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
+    quantify(vm, args, false)
 }
 
-fn any(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
-    quantify(vm, &args, true)
+fn any(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
+    quantify(vm, args, true)
 }
 
-fn concat_lists(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn concat_lists(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let lists = vm.force_list(&args[0])?;
     let mut out = Vec::new();
     for list in lists.iter() {
@@ -298,7 +298,7 @@ fn concat_lists(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     Ok(Value::list(out))
 }
 
-fn cat_attrs(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn cat_attrs(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let name = Symbol::intern(vm.force_string(&args[0])?.as_bytes());
     let list = vm.force_list(&args[1])?;
     let mut out = Vec::new();
@@ -311,7 +311,7 @@ fn cat_attrs(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     Ok(Value::list(out))
 }
 
-fn generic_closure(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn generic_closure(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let spec = vm.force_attrs(&args[0])?;
     let missing = |name: &str| EvalError::new(ErrorKind::Other(format!("attribute '{name}' required")));
     let start = spec.get_str("startSet").cloned().ok_or_else(|| missing("startSet"))?;

@@ -28,14 +28,15 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 /// A built-in function: its name, how many arguments it takes, and its code.
-/// Arguments arrive unevaluated; the code forces what it needs.
+/// Arguments arrive unevaluated; the code forces what it needs. They are
+/// lent, not given: a call then needs no heap allocation to hold them.
 pub struct PrimOp {
     /// The name under `builtins`.
     pub name: &'static str,
     /// How many arguments it takes before it runs.
     pub arity: usize,
     /// The implementation.
-    pub run: fn(&mut Vm, Vec<Value>) -> EvalResult<Value>,
+    pub run: fn(&mut Vm, &[Value]) -> EvalResult<Value>,
 }
 
 impl std::fmt::Debug for PrimOp {
@@ -198,7 +199,7 @@ impl Vm {
             && app.args.is_empty()
             && app.op.arity == 2
         {
-            let result = (app.op.run)(self, vec![a, b])?;
+            let result = (app.op.run)(self, &[a, b])?;
             return self.force(&result);
         }
         let result = self.call2(function.clone(), a, b, None)?;

@@ -51,7 +51,7 @@ fn with_context_of(bytes: &[u8], source: &NixStr) -> Value {
     }
 }
 
-fn substring(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn substring(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let start = vm.force_int(&args[0])?;
     let len = vm.force_int(&args[1])?;
     let s = coerce_interpolated(vm, &args[2])?;
@@ -75,12 +75,12 @@ fn substring_bytes(bytes: &[u8], start: usize, len: i64) -> &[u8] {
     }
 }
 
-fn string_length(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn string_length(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let s = coerce_interpolated(vm, &args[0])?;
     Ok(Value::Int(i64::try_from(s.as_bytes().len()).unwrap_or(i64::MAX)))
 }
 
-fn replace_strings(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn replace_strings(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let from = vm.force_list(&args[0])?;
     let to = vm.force_list(&args[1])?;
     if from.len() != to.len() {
@@ -89,14 +89,22 @@ fn replace_strings(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
         )));
     }
     // Few patterns is the rule: keep them off the heap.
-    let patterns = from.iter().map(|item| vm.force_string(item)).collect::<EvalResult<Few<_>>>()?;
-    let replacements = to.iter().map(|item| vm.force_string(item)).collect::<EvalResult<Few<_>>>()?;
+    let mut patterns: Few<Rc<NixStr>> = Few::new();
+    let mut replacements: Few<Rc<NixStr>> = Few::new();
+    for (pattern, replacement) in from.iter().zip(to.iter()) {
+        patterns.push(vm.force_string(pattern)?);
+        replacements.push(vm.force_string(replacement)?);
+    }
     let input = vm.force_string(&args[2])?;
     if patterns.is_empty() {
         return Ok(Value::String(input));
     }
-    let pattern_bytes: Few<&[u8]> = patterns.iter().map(|p| p.as_bytes()).collect();
-    let replacement_bytes: Few<&[u8]> = replacements.iter().map(|r| r.as_bytes()).collect();
+    let mut pattern_bytes: Few<&[u8]> = Few::new();
+    let mut replacement_bytes: Few<&[u8]> = Few::new();
+    for (pattern, replacement) in patterns.iter().zip(&replacements) {
+        pattern_bytes.push(pattern.as_bytes());
+        replacement_bytes.push(replacement.as_bytes());
+    }
     let (bytes, used) = replace_bytes(input.as_bytes(), &pattern_bytes, &replacement_bytes);
     let mut context: Context = input.context().cloned().unwrap_or_default();
     for (replacement, _) in replacements.iter().zip(&used).filter(|(_, used)| **used) {
@@ -157,7 +165,7 @@ fn replace_bytes(input: &[u8], from: &[&[u8]], to: &[&[u8]]) -> (Vec<u8>, Few<bo
     (out, used)
 }
 
-fn concat_strings_sep(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn concat_strings_sep(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let separator = vm.force_string(&args[0])?;
     let list = vm.force_list(&args[1])?;
     let mut builder = crate::value::StringBuilder::new();
@@ -220,7 +228,7 @@ fn group_list(input: &[u8], groups: &[Option<Range<usize>>]) -> Value {
     )
 }
 
-fn regex_match(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn regex_match(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let pattern = force_string_no_context(vm, &args[0])?;
     let regex = compiled_regex(&pattern)?;
     let input = vm.force_string(&args[1])?;
@@ -233,7 +241,7 @@ fn regex_match(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     }
 }
 
-fn regex_split(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn regex_split(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let pattern = force_string_no_context(vm, &args[0])?;
     let regex = compiled_regex(&pattern)?;
     let input = vm.force_string(&args[1])?;
@@ -253,7 +261,7 @@ fn regex_split(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     Ok(Value::list(items))
 }
 
-fn to_string(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn to_string(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     Ok(Value::String(vm.coerce_to_string(&args[0], CoerceMode::ToString, false)?))
 }
 
@@ -268,13 +276,13 @@ fn map_path_bytes(bytes: &[u8], function: fn(&str) -> &str) -> Vec<u8> {
     function(&widened).chars().map(|c| u8::try_from(c).unwrap_or(b'?')).collect()
 }
 
-fn base_name_of(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn base_name_of(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let s = vm.coerce_to_string(&args[0], CoerceMode::Interpolation, false)?;
     let name = map_path_bytes(s.as_bytes(), crate::path::base_name);
     Ok(with_context_of(&name, &s))
 }
 
-fn dir_of(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn dir_of(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let value = vm.force(&args[0])?;
     if let Value::Path(path) = &value {
         return Ok(Value::Path(Rc::from(crate::path::dir_name(path))));
@@ -284,7 +292,7 @@ fn dir_of(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     Ok(with_context_of(&dir, &s))
 }
 
-fn placeholder(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn placeholder(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let output = force_string_no_context(vm, &args[0])?;
     Ok(Value::string(hash_placeholder(output.as_bytes())))
 }

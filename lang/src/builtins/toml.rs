@@ -15,7 +15,7 @@ fn toml_error(message: &str) -> Box<EvalError> {
 
 /// `fromTOML s`: tables become sets, arrays lists, and scalars the
 /// corresponding Nix values. Dates and times are rejected, as in Nix 2.8.
-fn from_toml(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn from_toml(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let text = vm.force_string(&args[0])?;
     let text = std::str::from_utf8(text.as_bytes()).map_err(|e| toml_error(&format!("invalid UTF-8: {e}")))?;
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| toml_error(&describe_error(text, &e)))?;

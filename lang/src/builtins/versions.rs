@@ -15,7 +15,7 @@ pub(super) const PRIMOPS: &[PrimOp] = &[
     PrimOp { name: "parseDrvName", arity: 1, run: parse_drv_name_primop },
 ];
 
-fn compare_versions_primop(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn compare_versions_primop(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let left = force_string_no_context(vm, &args[0])?;
     let right = force_string_no_context(vm, &args[1])?;
     Ok(Value::Int(match compare_versions(left.as_bytes(), right.as_bytes()) {
@@ -25,12 +25,12 @@ fn compare_versions_primop(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
     }))
 }
 
-fn split_version_primop(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn split_version_primop(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let version = force_string_no_context(vm, &args[0])?;
     Ok(Value::list(split_version(version.as_bytes()).into_iter().map(Value::string).collect()))
 }
 
-fn parse_drv_name_primop(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn parse_drv_name_primop(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let full = force_string_no_context(vm, &args[0])?;
     let (name, version) = parse_drv_name(full.as_bytes());
     Ok(Value::attrs(Attrs::from_sorted(vec![

@@ -21,7 +21,7 @@ const MAX_DEPTH: usize = 10_000;
 
 /// `toXML v`: the value, forced deeply, as XML. The result carries the
 /// context of every string inside.
-fn to_xml(vm: &mut Vm, args: Vec<Value>) -> EvalResult<Value> {
+fn to_xml(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let mut writer = XmlWriter::new();
     writer.open("expr", &[]);
     write_value(vm, &args[0], &mut writer)?;

@@ -79,38 +79,22 @@ impl Vm {
 
 /// Decimal digits of an integer in a stack buffer (no heap allocation).
 pub(super) fn format_int(n: i64) -> ArrayString {
-    let mut buffer = [0u8; 20];
-    let mut position = buffer.len();
-    let negative = n < 0;
-    let mut magnitude = n.unsigned_abs();
-    loop {
-        position -= 1;
-        buffer[position] = b'0' + (magnitude % 10) as u8;
-        magnitude /= 10;
-        if magnitude == 0 {
-            break;
-        }
-    }
-    let mut out = ArrayString { bytes: [0; 21], len: 0 };
-    if negative {
-        out.bytes[0] = b'-';
-        out.len = 1;
-    }
-    let digits = &buffer[position..];
-    out.bytes[out.len..out.len + digits.len()].copy_from_slice(digits);
-    out.len += digits.len();
+    let mut buffer = itoa::Buffer::new();
+    let digits = buffer.format(n).as_bytes();
+    let mut out = ArrayString { bytes: [0; 20], len: digits.len() as u8 };
+    out.bytes[..digits.len()].copy_from_slice(digits);
     out
 }
 
-/// A short string on the stack.
+/// A short string on the stack: the at most 20 characters of an `i64`.
 pub(super) struct ArrayString {
-    bytes: [u8; 21],
-    len: usize,
+    bytes: [u8; 20],
+    len: u8,
 }
 
 impl ArrayString {
     pub(super) fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len]
+        &self.bytes[..self.len as usize]
     }
 }
 

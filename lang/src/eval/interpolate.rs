@@ -46,7 +46,10 @@ impl Vm {
                 )),
             }
         }
-        // One allocation of the exact size.
+        // One allocation of the exact size, none for a short result.
+        if !pieces.iter().any(|piece| matches!(piece, Piece::Str(s) if s.has_context())) {
+            return Ok(Value::String(NixStr::concat(pieces.iter().map(Piece::bytes))));
+        }
         let length = pieces.iter().map(|p| p.bytes().len()).sum();
         let mut builder = StringBuilder::with_capacity(length);
         for piece in &pieces {

@@ -7,6 +7,7 @@ mod compare;
 mod env;
 mod interpolate;
 mod ops;
+mod stack;
 
 pub use coerce::CoerceMode;
 pub use env::Env;
@@ -17,19 +18,12 @@ use crate::error::{ErrorKind, EvalError, EvalResult, Frame, suggest};
 use crate::io::EvalIo;
 use crate::ir::{AttrKey, AttrsExpr, Expr, LambdaExpr, LogicOp, Param};
 use crate::path::{canonicalize, join};
-use crate::source::{SourceMap, Span};
+use crate::source::{SourceFile, SourceMap, Span};
 use crate::symbol::Symbol;
 use crate::value::{Attr, Attrs, Closure, NixStr, PrimOpApp, Thunk, ThunkState, Type, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-
-/// Stack that must remain before evaluating a function body or a thunk:
-/// enough for the deepest expression nesting the parser accepts.
-const STACK_RED_ZONE: usize = 1024 * 1024;
-
-/// How much stack to add when the red zone is reached.
-const STACK_SEGMENT: usize = 16 * 1024 * 1024;
 
 /// Stack reserved for the thread that evaluates. Only the pages actually
 /// used are committed, and deep recursion then rarely needs `stacker` to
@@ -69,6 +63,17 @@ impl SearchPathEntry {
     }
 }
 
+/// A folder of library code, such as the host's bundled library. An error
+/// raised inside it is reported at the user's call into it, with the
+/// library's own location as a note: the user's mistake is at the call.
+#[derive(Clone, Debug)]
+pub struct Library {
+    /// The folder; every file under it belongs to the library.
+    pub dir: PathBuf,
+    /// The name error reports use for it ("stdlib").
+    pub name: Rc<str>,
+}
+
 /// Settings of an evaluation.
 pub struct EvalOptions {
     /// `<name>` lookups, in order.
@@ -78,6 +83,8 @@ pub struct EvalOptions {
     pub max_call_depth: usize,
     /// File-system access.
     pub io: Rc<dyn EvalIo>,
+    /// Folders of library code (see [`Library`]).
+    pub libraries: Vec<Library>,
     /// `builtins.currentSystem`.
     pub current_system: String,
     /// Where `builtins.trace` and `builtins.warn` write.
@@ -96,6 +103,7 @@ impl EvalOptions {
             search_path: Vec::new(),
             max_call_depth: 250_000,
             io,
+            libraries: Vec::new(),
             current_system: "x86_64-linux".to_string(),
             trace: Rc::new(|message| eprintln!("{message}")),
             extra_primops: Vec::new(),
@@ -121,6 +129,7 @@ pub struct Vm {
     pub(crate) well_known: WellKnown,
     imports: HashMap<String, Value>,
     depth: usize,
+    safe_stack: stack::SafeStack,
 }
 
 impl Vm {
@@ -138,6 +147,7 @@ impl Vm {
             },
             imports: HashMap::new(),
             depth: 0,
+            safe_stack: stack::SafeStack::default(),
         }
     }
 
@@ -177,7 +187,13 @@ impl Vm {
             EvalError::new(ErrorKind::Io { action: "reading", path: path.clone(), message: io_message(&e) })
         })?;
         let text: Rc<str> = Rc::from(String::from_utf8_lossy(&bytes).as_ref());
-        let file = self.sources.add(path.clone(), Some(PathBuf::from(&path)), text.clone());
+        let library = self.library_of(&path);
+        let file = self.sources.add_file(SourceFile {
+            name: path.clone(),
+            path: Some(PathBuf::from(&path)),
+            text: text.clone(),
+            library,
+        });
         let base = crate::path::dir_name(&path).to_string();
         let (outer, slots) = match &scope {
             Some(attrs) => (
@@ -193,6 +209,15 @@ impl Vm {
             self.imports.insert(path, value.clone());
         }
         Ok(value)
+    }
+
+    /// The name of the library `path` (absolute, normalised) belongs to.
+    fn library_of(&self, path: &str) -> Option<Rc<str>> {
+        self.options
+            .libraries
+            .iter()
+            .find(|library| Path::new(path).starts_with(canonicalize(&library.dir.to_string_lossy())))
+            .map(|library| library.name.clone())
     }
 
     fn compile(
@@ -422,7 +447,7 @@ impl Vm {
             return Err(EvalError::new(ErrorKind::StackOverflow(self.options.max_call_depth)));
         }
         self.depth += 1;
-        let result = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || f(self));
+        let result = self.with_stack(f);
         self.depth -= 1;
         result
     }
@@ -439,7 +464,7 @@ impl Vm {
         if let ThunkState::Done(value) = &*thunk.0.borrow() {
             return Ok(value.clone());
         }
-        stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.evaluate_thunk(thunk))
+        self.with_stack(|vm| vm.evaluate_thunk(thunk))
     }
 
     fn evaluate_thunk(&mut self, thunk: &Thunk) -> EvalResult<Value> {
@@ -515,12 +540,12 @@ impl Vm {
             if let Value::PrimOp(app) = &function {
                 let needed = app.op.arity - app.args.len();
                 if needed > 1 && args.len() + 1 >= needed {
-                    let mut collected = app.args.clone();
+                    let mut collected: PrimOpArgs = app.args.iter().cloned().collect();
                     collected.push(arg);
                     for _ in 1..needed {
                         collected.extend(args.next());
                     }
-                    function = self.run_primop(app.op, collected).map_err(|e| at(e, span))?;
+                    function = self.run_primop(app.op, &collected).map_err(|e| at(e, span))?;
                     continue;
                 }
             }
@@ -562,9 +587,7 @@ impl Vm {
         span: Option<Span>,
     ) -> EvalResult<Value> {
         let Value::Lambda(outer) = function else { unreachable!("curried_body only accepts lambdas") };
-        if self.depth >= self.options.max_call_depth {
-            return Err(at_opt(EvalError::new(ErrorKind::StackOverflow(self.options.max_call_depth)), span));
-        }
+        // The depth limit is checked by `call_lambda`.
         let closure = Closure { lambda: inner, env: outer.env.child_with_one(a) };
         self.call_lambda(&closure, b, span)
     }
@@ -582,14 +605,20 @@ impl Vm {
         match function {
             Value::Lambda(closure) => self.call_lambda(&closure, arg, span),
             Value::PrimOp(app) => {
-                let mut args = Vec::with_capacity(app.op.arity);
-                args.extend(app.args.iter().cloned());
-                args.push(arg);
-                if args.len() == app.op.arity {
-                    self.run_primop(app.op, args).map_err(|e| at_opt(e, span))
-                } else {
-                    Ok(Value::PrimOp(Rc::new(PrimOpApp { op: app.op, args })))
+                if app.args.len() + 1 < app.op.arity {
+                    let mut args = Vec::with_capacity(app.op.arity);
+                    args.extend(app.args.iter().cloned());
+                    args.push(arg);
+                    return Ok(Value::PrimOp(Rc::new(PrimOpApp { op: app.op, args })));
                 }
+                let result = if app.args.is_empty() {
+                    self.run_primop(app.op, std::slice::from_ref(&arg))
+                } else {
+                    let mut args: PrimOpArgs = app.args.iter().cloned().collect();
+                    args.push(arg);
+                    self.run_primop(app.op, &args)
+                };
+                result.map_err(|e| at_opt(e, span))
             }
             Value::Attrs(attrs) if attrs.get(self.well_known.functor).is_some() => {
                 let functor = attrs.get(self.well_known.functor).cloned().unwrap_or(Value::Null);
@@ -603,7 +632,7 @@ impl Vm {
         }
     }
 
-    fn run_primop(&mut self, op: &'static builtins::PrimOp, args: Vec<Value>) -> EvalResult<Value> {
+    fn run_primop(&mut self, op: &'static builtins::PrimOp, args: &[Value]) -> EvalResult<Value> {
         (op.run)(self, args).map_err(|e| match e.kind {
             // The message of `throw` and `abort` speaks for itself.
             ErrorKind::Throw(_) | ErrorKind::Abort(_) => e,
@@ -667,7 +696,7 @@ impl Vm {
             }
         };
         self.depth += 1;
-        let result = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.eval(&lambda.body, &env));
+        let result = self.with_stack(|vm| vm.eval(&lambda.body, &env));
         self.depth -= 1;
         result.map_err(|e| frame(e, format!("while calling {}", describe_lambda(lambda)), span))
     }
@@ -836,6 +865,10 @@ impl Vm {
         }
     }
 }
+
+/// The arguments of a saturated built-in call, on the stack for the usual
+/// arities.
+type PrimOpArgs = smallvec::SmallVec<[Value; 3]>;
 
 /// Integer arithmetic or comparison whose operands are constants or
 /// already evaluated variables, computed on the spot instead of thunked.

@@ -4,7 +4,7 @@ use super::{Vm, type_error};
 use crate::error::{ErrorKind, EvalError, EvalResult};
 use crate::ir::BinOp;
 use crate::path::join;
-use crate::value::{StringBuilder, Value};
+use crate::value::{NixStr, StringBuilder, Value};
 use std::cmp::Ordering;
 use std::rc::Rc;
 
@@ -84,9 +84,12 @@ impl Vm {
                 Ok(Value::Path(Rc::from(join("/", &text))))
             }
             (Value::String(s), _) => {
+                let piece = self.coerce_to_string(&rhs, super::CoerceMode::Interpolation, true)?;
+                if !s.has_context() && !piece.has_context() {
+                    return Ok(Value::String(NixStr::concat([s.as_bytes(), piece.as_bytes()].into_iter())));
+                }
                 let mut builder = StringBuilder::new();
                 builder.push_str(s);
-                let piece = self.coerce_to_string(&rhs, super::CoerceMode::Interpolation, true)?;
                 builder.push_str(&piece);
                 Ok(Value::String(builder.finish()))
             }

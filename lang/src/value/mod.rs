@@ -1,11 +1,12 @@
 //! Runtime values of the Nix language.
 
 mod attrs;
+mod str_bytes;
 mod string;
 mod thunk;
 
 pub use attrs::{Attr, Attrs};
-pub use string::{Context, ContextElement, NixStr, StringBuilder};
+pub use string::{Context, ContextElement, IntoStrBytes, NixStr, StrBytes, StringBuilder};
 pub use thunk::{Thunk, ThunkState};
 
 use crate::builtins::PrimOp;

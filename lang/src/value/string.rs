@@ -1,5 +1,6 @@
 //! Nix strings: byte strings that carry a context.
 
+pub use super::str_bytes::{IntoStrBytes, StrBytes};
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
@@ -15,30 +16,40 @@ pub type Context = BTreeSet<ContextElement>;
 /// remember which store objects went into them (their context).
 #[derive(Debug, PartialEq)]
 pub struct NixStr {
-    bytes: Box<[u8]>,
+    bytes: StrBytes,
     context: Option<Box<Context>>,
 }
 
 impl NixStr {
-    /// A string without context.
-    pub fn new(bytes: impl Into<Box<[u8]>>) -> Rc<NixStr> {
-        Rc::new(NixStr { bytes: bytes.into(), context: None })
+    /// A string without context, from borrowed bytes (copied) or an owned
+    /// buffer (taken over).
+    #[inline]
+    pub fn new(bytes: impl IntoStrBytes) -> Rc<NixStr> {
+        Rc::new(NixStr { bytes: bytes.into_str_bytes(), context: None })
     }
 
     /// A string with the given context (empty contexts are not stored).
-    pub fn with_context(bytes: impl Into<Box<[u8]>>, context: Context) -> Rc<NixStr> {
+    pub fn with_context(bytes: impl IntoStrBytes, context: Context) -> Rc<NixStr> {
         let context = if context.is_empty() { None } else { Some(Box::new(context)) };
-        Rc::new(NixStr { bytes: bytes.into(), context })
+        Rc::new(NixStr { bytes: bytes.into_str_bytes(), context })
+    }
+
+    /// The concatenation of `pieces` without context, written once into a
+    /// string of the exact size (interpolation, `+`).
+    #[inline]
+    pub fn concat<'a>(pieces: impl Iterator<Item = &'a [u8]> + Clone) -> Rc<NixStr> {
+        Rc::new(NixStr { bytes: StrBytes::concat(pieces), context: None })
     }
 
     /// The bytes of the string.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes
+        self.bytes.as_slice()
     }
 
     /// The string as text, replacing bytes that are not UTF-8.
     pub fn to_str_lossy(&self) -> std::borrow::Cow<'_, str> {
-        String::from_utf8_lossy(&self.bytes)
+        String::from_utf8_lossy(self.as_bytes())
     }
 
     /// The context, empty when the string refers to nothing.
@@ -96,6 +107,6 @@ impl StringBuilder {
 
     /// Finishes the string.
     pub fn finish(self) -> Rc<NixStr> {
-        NixStr::with_context(self.bytes, self.context)
+        NixStr::with_context(StrBytes::from_vec(self.bytes), self.context)
     }
 }
