@@ -17,7 +17,7 @@ let
 
   steps = {
   # Sizes, standard layouts, kernel command lines: see helpers.nix.
-  inherit (helpers) sizes layouts kernelCommandLine describe;
+  inherit (helpers) sizes layouts kernelCommandLine fstab describe;
 
   # The Debian packages the VM and the boot helpers are made from: see packages.nix.
   inherit packages;

@@ -207,6 +207,45 @@ in
   };
 
   /**
+    An `/etc/fstab` for partitions given as a `disk` takes them (a
+    layout's `partitions`): one line per partition with a `mount`, naming
+    it by its GPT partition label (`PARTLABEL=…`), which is known when the
+    description is written, unlike the UUIDs the disk step derives. The
+    root is checked first (pass 1), the others after (pass 2), swap never.
+    A partition's `options.mountOptions` becomes the line's options
+    (default `defaults`). The `disk` step writes its own `/etc/fstab` (by
+    UUID) when partitions have mount points; this is for images that
+    start `from` a disk and for `files`.
+
+    # Arguments
+    - `partitions`: a list of partitions, each with `label`, `fs` and
+      optionally `mount` and `options.mountOptions`.
+
+    # Example
+    ```nix
+    fstab (layouts.uefi { }).partitions
+    # "PARTLABEL=ESP /boot/efi vfat defaults 0 2\nPARTLABEL=root / ext4 defaults 0 1\n"
+    files { "/etc/fstab" = fstab (layouts.uefi { }).partitions; }
+    ```
+  */
+  fstab = partitions:
+    let
+      mounted = builtins.filter (p: (p.mount or null) != null) (if isList partitions then partitions
+        else throw "fstab: takes a list of partitions (a layout's `partitions`), not ${describe partitions}");
+      line = p:
+        let
+          label = p.label or (throw "fstab: a partition mounted at ${p.mount} has no label");
+          fs = p.fs or (throw "fstab: the partition ${label} has no fs");
+          swap = p.mount == "swap" || fs == "swap";
+          options = p.options.mountOptions or (if swap then "sw" else "defaults");
+          pass = if swap then "0" else if p.mount == "/" then "1" else "2";
+        in
+        if match "[^[:space:]]+" label == null then throw "fstab: the label '${label}' cannot be named in fstab (it has white space)"
+        else "PARTLABEL=${label} ${if swap then "none" else p.mount} ${fs} ${options} 0 ${pass}\n";
+    in
+    concatStringsSep "" (map line mounted);
+
+  /**
     A kernel command line: `root=…`, `rw` or `ro`, one `console=…` per
     console, then `extra`, separated by spaces.
 

@@ -285,6 +285,8 @@ fn helpers_give_the_same_results_under_nix() {
   uefi = h.layouts.uefi {{ size = "64M"; espSize = "16M"; }};
   bios = h.layouts.bios {{ }};
   line = h.kernelCommandLine {{ console = [ "tty0" "ttyS0,115200" ]; extra = [ "quiet" ]; rw = false; }};
+  fstab = h.fstab ((h.layouts.uefi {{ }}).partitions ++ [ {{ label = "swap"; fs = "swap"; mount = "swap"; }}
+    {{ label = "data"; fs = "xfs"; mount = "/srv"; options.mountOptions = "noatime"; }} ]);
 }}"#
     );
     let ours = eval_json(&project, &format!("let h = import <imgx>; in {body}")).expect("imgx evaluates");
@@ -293,6 +295,26 @@ fn helpers_give_the_same_results_under_nix() {
         return;
     };
     assert_eq!(ours, theirs);
+}
+
+#[test]
+fn fstab_names_partitions_by_label() {
+    let project = Project::new("stdlib-fstab");
+    let fstab = eval_json(
+        &project,
+        r#"let imgx = import <imgx>; in imgx.fstab ((imgx.layouts.uefi { }).partitions ++ [
+          { label = "swap"; fs = "swap"; mount = "swap"; }
+          { label = "data"; fs = "xfs"; mount = "/srv"; options.mountOptions = "noatime"; }
+          { label = "scratch"; fs = "ext4"; } ])"#,
+    )
+    .expect("fstab evaluates");
+    assert_eq!(
+        fstab,
+        "PARTLABEL=ESP /boot/efi vfat defaults 0 2\nPARTLABEL=root / ext4 defaults 0 1\n\
+         PARTLABEL=swap none swap sw 0 0\nPARTLABEL=data /srv xfs noatime 0 2\n"
+    );
+    let report = eval_json(&project, r#"(import <imgx>).fstab { }"#).expect_err("a set is not a list");
+    assert!(report.contains("fstab: takes a list of partitions"), "{report}");
 }
 
 #[test]

@@ -132,6 +132,8 @@ enum Ending {
 struct Console {
     lines: Vec<String>,
     partial: Vec<u8>,
+    /// The line that contained `expect`, once one has.
+    matched: Option<String>,
 }
 
 impl Console {
@@ -143,13 +145,16 @@ impl Console {
             let rest = self.partial.split_off(end + 1);
             let line = printable(&std::mem::replace(&mut self.partial, rest));
             let _ = writeln!(log, "{line}");
-            let found = line.contains(expect);
-            self.lines.push(line);
-            if found {
+            if line.contains(expect) {
+                self.matched = Some(line.clone());
+                self.lines.push(line);
                 return true;
             }
+            self.lines.push(line);
         }
-        if printable(&self.partial).contains(expect) {
+        let partial = printable(&self.partial);
+        if partial.contains(expect) {
+            self.matched = Some(partial);
             self.finish(log);
             return true;
         }
@@ -266,7 +271,7 @@ impl Builder for BootTestBuilder {
                 }
             });
         }
-        let mut console = Console { lines: Vec::new(), partial: Vec::new() };
+        let mut console = Console { lines: Vec::new(), partial: Vec::new(), matched: None };
         let ending = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -297,7 +302,7 @@ impl Builder for BootTestBuilder {
         match ending {
             Ending::Matched => {
                 writeln!(ctx.log, "boot test: '{}' appeared after {seconds:.1} s", params.expect).ok();
-                let matched = console.lines.last().map(String::as_str).unwrap_or_default();
+                let matched = console.matched.as_deref().unwrap_or_default();
                 std::fs::write(&ctx.out, format!("{matched}\n")).map_err(|e| BuildError::io("writing", &ctx.out, e))
             }
             Ending::TimedOut => Err(BuildError::Failed(format!(
@@ -328,7 +333,7 @@ mod tests {
 
     #[test]
     fn a_match_in_an_unfinished_line_counts() {
-        let mut console = Console { lines: Vec::new(), partial: Vec::new() };
+        let mut console = Console { lines: Vec::new(), partial: Vec::new(), matched: None };
         let mut log = Vec::new();
         assert!(!console.take(b"first line\r\nIMGX-", "IMGX-BOOT-OK", &mut log));
         assert!(console.take(b"BOOT-OK", "IMGX-BOOT-OK", &mut log));
