@@ -168,9 +168,10 @@ impl Setup {
         assert_eq!(named(&events, "substituted").len(), self.steps - 2, "{events:?}");
         let warnings: Vec<String> =
             named(&events, "warning").iter().map(|e| e["message"].as_str().unwrap_or("").to_owned()).collect();
-        assert!(
-            warnings.iter().any(|w| w.contains(motd.as_str()) && w.contains("content hash")),
-            "the tampered object is refused by its hash: {warnings:?}"
+        assert_eq!(
+            warnings.iter().filter(|w| w.contains(motd.as_str()) && w.contains("content hash")).count(),
+            1,
+            "the tampered object is refused by its hash, and downloaded once: {warnings:?}"
         );
         assert!(
             warnings.iter().any(|w| w.contains("no valid signature by a trusted key")),

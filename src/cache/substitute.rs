@@ -46,8 +46,12 @@ pub struct Substituted {
 enum Miss {
     /// The cache cannot be reached: skip it from now on.
     Dead(String),
-    /// This manifest or object was refused.
+    /// This manifest was refused.
     Rejected(String),
+    /// This object was refused (damaged, wrong hash, missing): another
+    /// manifest of the same cache naming it is not followed again in this
+    /// lookup.
+    BadObject(ObjectHash, String),
 }
 
 impl Substituters {
@@ -96,11 +100,12 @@ impl Substituters {
         }
         for &index in self.order(warn) {
             let cache = &self.caches[index];
+            let mut bad_objects = Vec::new();
             for key in keys {
                 if cache.dead.load(Ordering::Relaxed) {
                     break;
                 }
-                match self.try_key(cache, store, key) {
+                match self.try_key(cache, store, key, &bad_objects) {
                     Ok(Some(found)) => return Some(found),
                     Ok(None) => {}
                     Err(Miss::Dead(why)) => {
@@ -111,14 +116,25 @@ impl Substituters {
                         ));
                     }
                     Err(Miss::Rejected(why)) => warn(&why),
+                    Err(Miss::BadObject(output, why)) => {
+                        bad_objects.push(output);
+                        warn(&why);
+                    }
                 }
             }
         }
         None
     }
 
-    /// One key in one cache.
-    fn try_key(&self, cache: &Cache, store: &Store, key: &str) -> Result<Option<Substituted>, Miss> {
+    /// One key in one cache; `bad_objects` were refused from this cache
+    /// already (another cache's copy may be fine).
+    fn try_key(
+        &self,
+        cache: &Cache,
+        store: &Store,
+        key: &str,
+        bad_objects: &[ObjectHash],
+    ) -> Result<Option<Substituted>, Miss> {
         if !format::is_key(key) {
             return Ok(None);
         }
@@ -153,8 +169,11 @@ impl Substituters {
         if matches!(store.object_info(&output), Ok(Some(_))) {
             return found();
         }
+        if bad_objects.contains(&output) {
+            return Ok(None);
+        }
         let object = format::object_path(&output);
-        let refuse = |why: String| Miss::Rejected(format!("not using the object {output} from {url}: {why}"));
+        let refuse = |why: String| Miss::BadObject(output, format!("not using the object {output} from {url}: {why}"));
         let reader = cache
             .transport
             .get(&object)
