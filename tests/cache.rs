@@ -2,8 +2,9 @@
 //! `imgx push` of the scratch example's closure, and `imgx build` from an
 //! empty store substituting every step; then a tampered object and a
 //! tampered manifest refused (and those steps built locally), and a dead
-//! cache worked around. Once against a real nginx with WebDAV on
-//! 127.0.0.1, once against a cache folder (file://).
+//! cache worked around. Against a real nginx with WebDAV on 127.0.0.1, a
+//! real S3-compatible server (s3s-fs) on 127.0.0.1, and a cache folder
+//! (file://).
 
 mod support;
 
@@ -11,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use support::nginx::DavServer;
+use support::s3::S3Server;
 use support::{Project, stderr};
 
 /// The example every test pushes and substitutes: file, directory, disk
@@ -43,6 +45,8 @@ struct Setup {
     outputs: BTreeMap<String, String>,
     /// How many steps the example has.
     steps: usize,
+    /// Environment variables for every imgx run (an S3 cache's credentials).
+    env: Vec<(String, String)>,
 }
 
 impl Setup {
@@ -70,18 +74,13 @@ impl Setup {
             .collect();
         let steps = named(&events, "evaluated")[0]["steps"].as_u64().expect("steps") as usize;
         assert_eq!(built.len(), steps, "a first build builds every step");
-        Setup { secret: project.dir.join("test-cache-1.secret"), public, project, outputs, steps }
+        Setup { secret: project.dir.join("test-cache-1.secret"), public, project, outputs, steps, env: Vec::new() }
     }
 
     fn push(&self, cache: &str) -> Output {
         let example = scratch_example();
-        self.project.imgx(&[
-            "push",
-            cache,
-            example.to_str().expect("utf-8"),
-            "--key",
-            self.secret.to_str().expect("utf-8"),
-        ])
+        let args = ["push", cache, example.to_str().expect("utf-8"), "--key", self.secret.to_str().expect("utf-8")];
+        self.project.command(&args).envs(self.env.iter().cloned()).output().expect("imgx runs")
     }
 
     /// Builds the example into a new, empty store with `extra` flags.
@@ -94,6 +93,7 @@ impl Setup {
             .command(&args)
             .env("IMGX_STORE", self.project.dir.join(store))
             .env("XDG_CONFIG_HOME", self.project.dir.join("config"))
+            .envs(self.env.iter().cloned())
             .output()
             .expect("imgx runs");
         let events = events(&output);
@@ -215,6 +215,24 @@ fn an_http_cache_on_nginx_substitutes_every_step_refuses_tampering_and_may_die()
     let warnings = named(&events, "warning");
     assert_eq!(warnings.len(), 1, "one warning for the dead cache, then it is not asked again: {warnings:?}");
     assert!(warnings[0]["message"].as_str().unwrap_or("").contains(&cache), "{warnings:?}");
+}
+
+#[test]
+fn an_s3_cache_substitutes_every_step_refuses_tampering_and_may_die() {
+    let mut setup = Setup::new("cache-s3");
+    let mut server = S3Server::start(&setup.project.dir.join("s3"), "bucket");
+    setup.env = server.env();
+    let cache = server.url("bucket/team/cache");
+    setup.push_substitute_and_tamper(&cache, &server.root.join("bucket/team/cache"));
+
+    let output = setup.project.imgx(&["push", &cache, "--all", "--key", setup.secret.to_str().expect("utf-8")]);
+    assert!(!output.status.success(), "without credentials the server refuses: {}", stderr(&output));
+
+    server.stop();
+    let (output, events) = setup.substituting("store-dead", &cache);
+    assert!(output.status.success(), "a dead cache does not fail the build: {}", stderr(&output));
+    assert_eq!(named(&events, "built").len(), setup.steps, "{events:?}");
+    assert_eq!(named(&events, "warning").len(), 1, "{events:?}");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod nginx;
+pub mod s3;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! Where a cache lives: a folder or an HTTP server, behind one trait, so
+//! Where a cache lives: a folder, an HTTP server or an S3 bucket, behind one trait, so
 //! that the format, pushing and substitution do not care which.
 //!
 //! Paths handed to a transport are relative to the cache's root and made
@@ -6,9 +6,11 @@
 
 mod file;
 mod http;
+mod s3;
 
 pub use file::FileTransport;
 pub use http::HttpTransport;
+pub use s3::S3Transport;
 
 use std::io::Read;
 use std::path::Path;
@@ -18,8 +20,27 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     /// The URL names no transport imgx has.
-    #[error("{0:?} is not a cache URL imgx knows: use file:///path, http://… or https://…")]
+    #[error("{0:?} is not a cache URL imgx knows: use file:///path, http://…, https://… or s3://bucket/prefix")]
     Unsupported(String),
+    /// A cache URL of a known kind is malformed.
+    #[error("the cache URL {url:?} is malformed: {why}")]
+    InvalidUrl {
+        /// The URL.
+        url: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// An S3 request failed (after the client's retries).
+    #[error("could not {action} {url}")]
+    S3 {
+        /// What was being done.
+        action: &'static str,
+        /// The object's URL.
+        url: String,
+        /// The client's error.
+        #[source]
+        source: Box<object_store::Error>,
+    },
     /// A local file operation failed.
     #[error("could not {action} {path}")]
     Io {
@@ -74,7 +95,7 @@ pub trait Transport: Send + Sync {
 }
 
 /// Opens the transport a cache URL names: `file:///path` (or an absolute
-/// path), `http://…` or `https://…`.
+/// path), `http://…`, `https://…` or `s3://bucket/prefix?endpoint=…&region=…`.
 pub fn open(url: &str) -> Result<Box<dyn Transport>, TransportError> {
     if let Some(path) = url.strip_prefix("file://") {
         if !path.starts_with('/') {
@@ -87,6 +108,9 @@ pub fn open(url: &str) -> Result<Box<dyn Transport>, TransportError> {
     }
     if url.starts_with("http://") || url.starts_with("https://") {
         return Ok(Box::new(HttpTransport::new(url)));
+    }
+    if url.starts_with("s3://") {
+        return Ok(Box::new(S3Transport::new(url)?));
     }
     Err(TransportError::Unsupported(url.to_owned()))
 }
