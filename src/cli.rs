@@ -131,7 +131,8 @@ pub struct BuildArgs {
 #[derive(Args, Debug, Default)]
 pub struct SubstituteArgs {
     /// A binary cache to download steps' outputs from (file:///path,
-    /// http://…, https://…); may be given more than once.
+    /// http://…, https://…, s3://bucket/prefix?endpoint=…&region=…); may be
+    /// given more than once.
     #[arg(long = "substituter", value_name = "URL")]
     pub substituters: Vec<String>,
     /// A public key (`name:base64`, or a file holding one) whose
@@ -161,7 +162,7 @@ pub enum KeyCommand {
 /// Arguments of `imgx push`.
 #[derive(Args, Debug)]
 pub struct PushArgs {
-    /// The cache: file:///path, http://… or https://….
+    /// The cache: file:///path, http://…, https://… or s3://bucket/prefix?endpoint=…&region=….
     pub cache: String,
     /// The steps of this description (with their dependencies) are pushed.
     #[command(flatten)]
