@@ -108,13 +108,14 @@ impl Substituters {
                 match self.try_key(cache, store, key, &bad_objects) {
                     Ok(Some(found)) => return Some(found),
                     Ok(None) => {}
-                    Err(Miss::Dead(why)) => {
-                        cache.dead.store(true, Ordering::Relaxed);
+                    // Several workers may find it dead at once: one warns.
+                    Err(Miss::Dead(why)) if !cache.dead.swap(true, Ordering::Relaxed) => {
                         warn(&format!(
                             "the cache {} cannot be reached ({why}); it is not asked again in this build",
                             cache.transport.url()
                         ));
                     }
+                    Err(Miss::Dead(_)) => {}
                     Err(Miss::Rejected(why)) => warn(&why),
                     Err(Miss::BadObject(output, why)) => {
                         bad_objects.push(output);
