@@ -125,6 +125,14 @@ impl Setup {
         assert!(output.status.success(), "push: {}", stderr(&output));
         assert!(cache_dir.join("imgx-cache-info").is_file());
         assert!(std::fs::read_dir(cache_dir.join("objects")).expect("objects").count() > 0);
+        // Holes travel as holes: the 1 GiB disk and its 1 GiB raw
+        // conversions are a few MiB of archives.
+        let archived: u64 = std::fs::read_dir(cache_dir.join("objects"))
+            .expect("objects")
+            .flatten()
+            .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+            .sum();
+        assert!(archived < 8 << 20, "the cache holds {archived} bytes of archives");
         let output = self.push(cache);
         assert!(output.status.success(), "push again: {}", stderr(&output));
         assert!(stderr(&output).contains("pushed 0 object(s)"), "a second push uploads nothing: {}", stderr(&output));
@@ -139,6 +147,10 @@ impl Setup {
             let name = event["step"]["name"].as_str().expect("name");
             assert_eq!(event["output"].as_str(), self.outputs.get(name).map(String::as_str), "{name}");
         }
+        let disk = self.project.dir.join("store-substituted/objects").join(&self.outputs["scratch"]);
+        let meta = std::fs::metadata(&disk).expect("the substituted disk");
+        use std::os::unix::fs::MetadataExt;
+        assert!(meta.len() >= 1 << 30 && meta.blocks() * 512 < 64 << 20, "the substituted disk is sparse");
         let verify = self
             .project
             .command(&["store", "verify"])
