@@ -31,6 +31,11 @@ pub enum Command {
     /// Inspect and maintain the store.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Signing keys for binary caches.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Upload step outputs and signed manifests to a binary cache.
+    Push(PushArgs),
     /// The build VM that run steps boot: fetch its packages, or open a shell in it.
     #[command(subcommand)]
     Vm(VmCommand),
@@ -115,6 +120,62 @@ pub struct BuildArgs {
     /// Reproducibility checks.
     #[command(flatten)]
     pub check: CheckArgs,
+    /// Binary caches to substitute from.
+    #[command(flatten)]
+    pub substitute: SubstituteArgs,
+}
+
+/// `imgx build --substituter … --trusted-key …`: where to look for steps'
+/// outputs before building them (added to those of
+/// `~/.config/imgx/config.toml`).
+#[derive(Args, Debug, Default)]
+pub struct SubstituteArgs {
+    /// A binary cache to download steps' outputs from (file:///path,
+    /// http://…, https://…, s3://bucket/prefix?endpoint=…&region=…); may be
+    /// given more than once.
+    #[arg(long = "substituter", value_name = "URL")]
+    pub substituters: Vec<String>,
+    /// A public key (`name:base64`, or a file holding one) whose
+    /// signatures are trusted; may be given more than once.
+    #[arg(long = "trusted-key", value_name = "KEY")]
+    pub trusted_keys: Vec<String>,
+    /// Ignore the substituters of the configuration file.
+    #[arg(long)]
+    pub no_substituters: bool,
+}
+
+/// `imgx key …`.
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Write a new ed25519 key pair: NAME.secret (for `imgx push --key`)
+    /// and NAME.public (for `--trusted-key` and `trusted-public-keys`).
+    Generate {
+        /// The key's name, recorded in every signature (for example
+        /// `cache.example.org-1`).
+        name: String,
+        /// The folder to write the two files into.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+}
+
+/// Arguments of `imgx push`.
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// The cache: file:///path, http://…, https://… or s3://bucket/prefix?endpoint=…&region=….
+    pub cache: String,
+    /// The steps of this description (with their dependencies) are pushed.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Push every realisation in the store instead of a description's steps.
+    #[arg(long, conflicts_with = "file")]
+    pub all: bool,
+    /// The secret key file that signs the manifests (from `imgx key generate`).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The priority a new cache is given (lower is asked first; default 50).
+    #[arg(long)]
+    pub priority: Option<u32>,
 }
 
 /// `imgx build --check …`: rebuild what is realised and compare.

@@ -5,6 +5,7 @@
 //! library crates return typed errors.
 
 mod allocator;
+mod cache;
 mod check;
 mod cli;
 mod commands;

@@ -53,6 +53,7 @@ fn build_all(
         jobs: args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
         keep_going: args.keep_going,
         keep_failed: args.keep_failed,
+        substituters: super::push::substituters(&args.substitute)?,
     };
     let report = super::run_build(store, evaluated, &options, args.json, args.print_build_logs)?;
     let failed: Vec<String> = report

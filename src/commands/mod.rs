@@ -5,7 +5,9 @@ mod challenge;
 mod check;
 mod eval;
 mod graph;
+mod key;
 mod log;
+mod push;
 mod show_step;
 mod store;
 mod vm;
@@ -29,6 +31,8 @@ pub const EXIT_STORE: u8 = 4;
 /// Exit code when a host tool imgx relies on (apt, QEMU) is missing or
 /// failed.
 pub const EXIT_HOST_TOOL: u8 = 5;
+/// Exit code when a binary cache could not be used (`imgx push`).
+pub const EXIT_CACHE: u8 = 6;
 
 /// Why a command failed, already rendered for the terminal, with its exit code.
 pub struct Failure {
@@ -72,6 +76,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Graph(args) => graph::run(args),
         Command::Log(args) => log::run(args),
         Command::Store(command) => store::run(command),
+        Command::Key(command) => key::run(command),
+        Command::Push(args) => push::run(args),
         Command::Vm(command) => vm::run(command),
     }
 }

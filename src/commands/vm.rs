@@ -207,7 +207,7 @@ fn build_vm(includes: &[String]) -> Result<PathBuf, Failure> {
         no_eval_cache: false,
     };
     let evaluated = evaluate_source(Source::Expr("(import <imgx>).vm".into()), &target, &store)?;
-    let options = BuildOptions { jobs: 1, keep_going: false, keep_failed: false };
+    let options = BuildOptions { jobs: 1, keep_going: false, keep_failed: false, substituters: None };
     let report = super::run_build(&store, &evaluated, &options, false, false)?;
     let output = evaluated.targets.first().and_then(|t| report.results.get(t)).and_then(|r| r.output);
     match output {

@@ -1,5 +1,6 @@
 //! Realising one step whose input steps are realised: reuse by content key,
-//! or build under the key's lock and register the output.
+//! or, under the key's lock, substitute from a binary cache or build and
+//! register the output.
 
 use super::report::{Failed, Reporter};
 use super::{BuildOptions, Outcome, StepResult};
@@ -81,6 +82,18 @@ fn try_realise(
             record(store, &content_key, existing.output, Duration::ZERO, &existing.builder_version)?;
             reporter.cached(key, step, &existing.output);
             return Ok(StepResult { outcome: Outcome::Cached, output: Some(existing.output) });
+        }
+    }
+
+    if let Some(substituters) = &options.substituters {
+        let started = Instant::now();
+        let warn = |message: &str| reporter.warning(key, step, message);
+        if let Some(found) = substituters.substitute(store, &[content_key.to_hex(), key.to_hex()], &warn) {
+            let duration = started.elapsed();
+            record(store, &content_key, found.output, duration, builder.version())?;
+            record(store, key, found.output, duration, builder.version())?;
+            reporter.substituted(key, step, &found.output, &found.cache, duration);
+            return Ok(StepResult { outcome: Outcome::Substituted, output: Some(found.output) });
         }
     }
 

@@ -15,7 +15,9 @@
 //! 2. **Execute** (`jobs` workers): a pending step runs when its pending
 //!    inputs are done. It computes its content key; if that is realised
 //!    the output is reused, otherwise the step is built under a per-key
-//!    lock, so that a second imgx process waits and then reuses it.
+//!    lock, so that a second imgx process waits and then reuses it. Under
+//!    the lock and before building, the binary caches are asked for the
+//!    step's output (`crate::cache::substitute`).
 
 mod execute;
 pub use execute::tail_lines;
@@ -36,6 +38,8 @@ pub struct BuildOptions {
     pub keep_going: bool,
     /// Keep the scratch output of a failed step and print where it is.
     pub keep_failed: bool,
+    /// Binary caches to look in before building a step.
+    pub substituters: Option<std::sync::Arc<crate::cache::substitute::Substituters>>,
 }
 
 /// What happened to a step.
@@ -45,6 +49,9 @@ pub enum Outcome {
     Cached,
     /// Its content key was realised (an input was rebuilt identically).
     Reused,
+    /// Its output was downloaded from a binary cache (or found in the
+    /// store through a cache's manifest).
+    Substituted,
     /// It was built.
     Built,
     /// Its builder failed.

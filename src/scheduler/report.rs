@@ -16,6 +16,11 @@ pub trait Reporter: Sync {
     fn cached(&self, key: &StepKey, step: &Step, output: &ObjectHash);
     /// A step's content key was realised: its output is reused.
     fn reused(&self, key: &StepKey, step: &Step, output: &ObjectHash);
+    /// A step's output came from a binary cache at `cache`.
+    fn substituted(&self, key: &StepKey, step: &Step, output: &ObjectHash, cache: &str, duration: Duration);
+    /// Something went wrong that imgx worked around (a binary cache that
+    /// did not answer or whose manifest or object was refused).
+    fn warning(&self, key: &StepKey, step: &Step, message: &str);
     /// A step's builder starts.
     fn started(&self, key: &StepKey, step: &Step);
     /// A step was built.
@@ -90,6 +95,23 @@ impl Reporter for JsonReporter {
 
     fn reused(&self, key: &StepKey, step: &Step, output: &ObjectHash) {
         self.emit("cached", key, step, serde_json::json!({ "output": output.to_hex(), "via": "content" }));
+    }
+
+    fn substituted(&self, key: &StepKey, step: &Step, output: &ObjectHash, cache: &str, duration: Duration) {
+        self.emit(
+            "substituted",
+            key,
+            step,
+            serde_json::json!({
+                "output": output.to_hex(),
+                "cache": cache,
+                "duration_ms": duration.as_millis() as u64,
+            }),
+        );
+    }
+
+    fn warning(&self, key: &StepKey, step: &Step, message: &str) {
+        self.emit("warning", key, step, serde_json::json!({ "message": message }));
     }
 
     fn started(&self, key: &StepKey, step: &Step) {
@@ -170,6 +192,14 @@ impl Reporter for PlainReporter {
 
     fn reused(&self, key: &StepKey, step: &Step, _output: &ObjectHash) {
         self.line(format!("reused {} (an input was rebuilt with the same output)", label(key, step)));
+    }
+
+    fn substituted(&self, key: &StepKey, step: &Step, _output: &ObjectHash, cache: &str, duration: Duration) {
+        self.line(format!("substituted {} from {cache} in {:.1} s", label(key, step), duration.as_secs_f64()));
+    }
+
+    fn warning(&self, key: &StepKey, step: &Step, message: &str) {
+        self.line(format!("warning: {}: {message}", label(key, step)));
     }
 
     fn started(&self, key: &StepKey, step: &Step) {
@@ -266,6 +296,14 @@ impl Reporter for TerminalReporter {
 
     fn reused(&self, key: &StepKey, step: &Step, _output: &ObjectHash) {
         self.finish(key, format!("  reused {} (inputs rebuilt identically)", label(key, step)));
+    }
+
+    fn substituted(&self, key: &StepKey, step: &Step, _output: &ObjectHash, cache: &str, duration: Duration) {
+        self.finish(key, format!("  substituted {} from {cache} in {:.1} s", label(key, step), duration.as_secs_f64()));
+    }
+
+    fn warning(&self, key: &StepKey, step: &Step, message: &str) {
+        self.bars.println(format!("  warning: {}: {message}", label(key, step))).ok();
     }
 
     fn started(&self, key: &StepKey, step: &Step) {

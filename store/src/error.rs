@@ -116,6 +116,19 @@ pub enum StoreError {
         path: PathBuf,
     },
 
+    /// An output registered under an expected hash (a substituted object)
+    /// turned out to have another content hash. It was removed and nothing
+    /// was registered.
+    #[error("{} has the content hash {actual}, not the expected {expected}", .path.display())]
+    HashMismatch {
+        /// The output that was to be registered.
+        path: PathBuf,
+        /// The hash it was expected to have.
+        expected: ObjectHash,
+        /// The hash it has.
+        actual: ObjectHash,
+    },
+
     /// No store location could be derived from the environment.
     #[error("cannot find a place for the store: set IMGX_STORE, XDG_DATA_HOME or HOME")]
     NoDefaultRoot,

@@ -489,8 +489,10 @@ fn read_range(
 /// Uses `lseek(SEEK_DATA / SEEK_HOLE)`. Where the file system does not
 /// support them (`EINVAL`), the whole file counts as data. Extents are as
 /// fine as the file system reports them (usually its block size), so an
-/// extent may include zeros that were written explicitly.
-pub(crate) fn data_extents(file: &File, len: u64) -> io::Result<Vec<(u64, u64)>> {
+/// extent may include zeros that were written explicitly. Public for the
+/// binary cache, whose archives carry a file's data extents and not its
+/// holes.
+pub fn data_extents(file: &File, len: u64) -> io::Result<Vec<(u64, u64)>> {
     let mut extents = Vec::new();
     let mut pos = 0;
     while pos < len {

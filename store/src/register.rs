@@ -44,6 +44,24 @@ impl Store {
     /// to lookups, removed by [`Store::gc`] or a repairing
     /// [`Store::verify`] (or registered by the next identical build).
     pub fn register(&self, path: &Path) -> Result<ObjectInfo> {
+        self.register_checked(path, None)
+    }
+
+    /// Registers the output at `path` as [`Store::register`] does, but only
+    /// if its content hash, computed as part of registration, is
+    /// `expected`. Otherwise the output is removed and
+    /// [`StoreError::HashMismatch`] returned, with nothing registered.
+    ///
+    /// This is how content that comes from elsewhere (an object downloaded
+    /// from a binary cache) enters the store: the hash is checked on the
+    /// frozen tree, after which nothing can change it, and before the
+    /// object is published, so a wrong byte never becomes visible.
+    pub fn register_expected(&self, path: &Path, expected: &ObjectHash) -> Result<ObjectInfo> {
+        self.register_checked(path, Some(expected))
+    }
+
+    /// [`Store::register`], refusing a hash other than `expected`, if given.
+    fn register_checked(&self, path: &Path, expected: Option<&ObjectHash>) -> Result<ObjectInfo> {
         self.check_in_scratch(path)?;
         let _guard = self.shared_store_lock()?;
         let prepared = match self.prepare(path) {
@@ -53,6 +71,16 @@ impl Store {
                 return Err(error);
             }
         };
+        if let Some(expected) = expected
+            && prepared.hash != *expected
+        {
+            let _ = remove_tree(path);
+            return Err(StoreError::HashMismatch {
+                path: path.to_path_buf(),
+                expected: *expected,
+                actual: prepared.hash,
+            });
+        }
         self.publish(&prepared)?;
         self.record(&prepared)
     }
@@ -281,6 +309,30 @@ mod tests {
         assert_eq!(report.unregistered_removed, 1);
         assert!(!store.object_path(&hash).exists());
         assert!(store.verify(false).unwrap().is_clean());
+        drop(store);
+        remove_tree(&root).unwrap();
+    }
+
+    #[test]
+    fn registering_with_an_expected_hash_refuses_other_content() {
+        let root = std::env::temp_dir().join(unique_name("imgx-store-expected-test"));
+        let store = Store::open(&root).unwrap();
+        let scratch = store.scratch("test").unwrap();
+        let output = scratch.path().join("out");
+        fs::write(&output, b"expected").unwrap();
+        let expected = hash::hash_path(&output).unwrap();
+        fs::write(&output, b"tampered").unwrap();
+        match store.register_expected(&output, &expected) {
+            Err(StoreError::HashMismatch { expected: e, .. }) => assert_eq!(e, expected),
+            other => panic!("expected a mismatch, got {other:?}"),
+        }
+        assert!(!output.exists(), "the refused output is removed");
+        assert!(store.verify(false).unwrap().is_clean(), "nothing was published");
+
+        fs::write(&output, b"expected").unwrap();
+        let info = store.register_expected(&output, &expected).unwrap();
+        assert_eq!(info.hash, expected);
+        drop(scratch);
         drop(store);
         remove_tree(&root).unwrap();
     }

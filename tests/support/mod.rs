@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod nginx;
+pub mod s3;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Output};
