@@ -75,9 +75,7 @@ pub(crate) fn current_version() -> i64 {
 pub(crate) fn open(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path).sql("open", path)?;
     conn.busy_timeout(BUSY_TIMEOUT).sql("set the busy timeout of", path)?;
-    // `journal_mode` answers with the mode in force; WAL persists in the file.
-    let mode: String =
-        conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).sql("switch to WAL mode", path)?;
+    let mode = switch_to_wal(&conn, path)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Corrupt {
             path: path.to_path_buf(),
@@ -93,6 +91,32 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
     let mut conn = conn;
     migrate(&mut conn, path)?;
     Ok(conn)
+}
+
+/// Puts the database in write-ahead-logging mode (which persists in the
+/// file) and returns the mode in force. Switching needs an exclusive lock,
+/// and SQLite answers "busy" at once, without waiting, when another
+/// process opens the same new database at the same moment; so a busy
+/// answer is retried until the busy timeout has passed.
+fn switch_to_wal(conn: &Connection, path: &Path) -> Result<String> {
+    let started = std::time::Instant::now();
+    loop {
+        let attempt = conn.query_row("PRAGMA journal_mode", [], |row| row.get::<_, String>(0)).and_then(|mode| {
+            if mode.eq_ignore_ascii_case("wal") {
+                Ok(mode)
+            } else {
+                conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            }
+        });
+        match attempt {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if error.code == rusqlite::ErrorCode::DatabaseBusy && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other.sql("switch to WAL mode", path),
+        }
+    }
 }
 
 /// Reads `PRAGMA user_version`.
