@@ -185,7 +185,8 @@ in
       A GPT disk for BIOS booting with GRUB: a 1 MiB BIOS boot partition
       (type `bios-boot`, label `bios`, no file system) for GRUB's core
       image, then the root (`linux-root-x86-64`, label `root`, mounted at
-      `/`) filling the rest.
+      `/`) filling the rest. (`bootloader` installs UEFI loaders; GRUB for
+      BIOS is installed by `grub-install` in a run step of the image's own.)
 
       # Arguments
       - `size` (default `"2G"`): the disk's size (see `sizes.parse`).

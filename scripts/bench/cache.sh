@@ -8,7 +8,8 @@
 #   BENCH_SIZE_GIB=N     apparent size of the sparse image (default 4)
 #   BENCH_DATA_MIB=N     data in it, in 16 MiB extents spread over the image, half random and
 #                        half text (default 1024)
-#   BENCH_EXAMPLE=FILE   the description for case 2 (default examples/scratch.nix)
+#   BENCH_EXAMPLE=FILE   the description for case 2 (default examples/hello.nix, the main
+#                        example: a bootable system, run steps and a boot test)
 #   BENCH_DIR=DIR        where everything goes (default: a fresh directory under /var/tmp,
 #                        removed at the end); needs about BENCH_DATA_MIB x 6 of free space
 #   BENCH_NO_BUILD=1     skip `cargo build --release` (use the existing binary)
@@ -30,7 +31,7 @@ ROOT=$(cd -- "$SCRIPT_DIR/../.." && pwd -P)
 RUNS=${BENCH_RUNS:-3}
 SIZE_GIB=${BENCH_SIZE_GIB:-4}
 DATA_MIB=${BENCH_DATA_MIB:-1024}
-EXAMPLE=${BENCH_EXAMPLE:-$ROOT/examples/scratch.nix}
+EXAMPLE=${BENCH_EXAMPLE:-$ROOT/examples/hello.nix}
 EXTENT_MIB=16
 
 log() { printf '==> %s\n' "$*" >&2; }

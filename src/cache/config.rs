@@ -53,11 +53,21 @@ impl Config {
         }
     }
 
-    /// Reads a configuration file; a missing file is an empty one.
+    /// Reads a configuration file; a missing file is an empty one, and so
+    /// is one in a folder this process may not search (another user's
+    /// home, when `HOME` was kept across a change of user): it cannot be
+    /// this process's configuration. A file that is there but unreadable
+    /// is an error.
     pub fn load_from(path: &Path) -> Result<Config, ConfigError> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::PermissionDenied
+                    && std::fs::metadata(path).is_err_and(|m| m.kind() == std::io::ErrorKind::PermissionDenied) =>
+            {
+                return Ok(Config::default());
+            }
             Err(e) => return Err(ConfigError::Read(path.to_path_buf(), e)),
         };
         toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_path_buf(), Box::new(e)))
