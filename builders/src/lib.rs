@@ -35,6 +35,7 @@ pub use builder::{BuildContext, BuildError, Builder, DEFAULT_SOURCE_DATE_EPOCH, 
 pub use canonical::{
     CanonicalizeError, CanonicalizedPartition, canonicalize_disk, canonicalize_ext4, canonicalize_fat,
 };
+pub use fetch::http_agent;
 pub use image_format::ImageFormat;
 pub use run::{ShellError, VmShell, vm_shell};
 pub use step::{InputRef, Step, StepKey};

@@ -74,7 +74,7 @@ pub fn download(url: &str, hash: &DeclaredHash, dir: &Path, log: &mut dyn Write)
         fs::remove_file(&complete).map_err(|e| BuildError::io("removing", &complete, e))?;
     }
     let partial = dir.join("partial");
-    let agent = agent();
+    let agent = http_agent(CONNECT_TIMEOUT, IO_TIMEOUT);
     for pass in 0..2 {
         let (digest, resumed) = transfer(&agent, url, &partial, hash, log)?;
         if digest == hash.digest {
@@ -91,15 +91,18 @@ pub fn download(url: &str, hash: &DeclaredHash, dir: &Path, log: &mut dyn Write)
     unreachable!("the second pass returns")
 }
 
-/// The HTTP client: timeouts on every phase, status codes as responses.
-fn agent() -> ureq::Agent {
+/// imgx's HTTP client (for fetches and for binary caches): `connect`
+/// bounds name resolution and connecting, `io` every request, response
+/// and read or write; status codes are responses, not errors, so that
+/// callers can tell a 404 from a dead server.
+pub fn http_agent(connect: Duration, io: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
-        .timeout_resolve(Some(CONNECT_TIMEOUT))
-        .timeout_connect(Some(CONNECT_TIMEOUT))
-        .timeout_send_request(Some(IO_TIMEOUT))
-        .timeout_recv_response(Some(IO_TIMEOUT))
-        .timeout_per_read(Some(IO_TIMEOUT))
-        .timeout_per_write(Some(IO_TIMEOUT))
+        .timeout_resolve(Some(connect))
+        .timeout_connect(Some(connect))
+        .timeout_send_request(Some(io))
+        .timeout_recv_response(Some(io))
+        .timeout_per_read(Some(io))
+        .timeout_per_write(Some(io))
         .http_status_as_error(false)
         .user_agent(concat!("imgx/", env!("CARGO_PKG_VERSION")))
         .build()

@@ -108,6 +108,7 @@ mod unpack;
 use crate::builder::{BuildContext, BuildError, Builder, ParamError};
 use crate::step::InputRef;
 use hash::{DeclaredHash, mismatch};
+pub use http::http_agent;
 use imgx_lang::hash_format::HashAlgo;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;

@@ -22,17 +22,7 @@ pub struct HttpTransport {
 impl HttpTransport {
     /// The cache at `url` (a trailing `/` is ignored).
     pub fn new(url: &str) -> HttpTransport {
-        let agent = ureq::Agent::config_builder()
-            .timeout_resolve(Some(CONNECT_TIMEOUT))
-            .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_send_request(Some(IO_TIMEOUT))
-            .timeout_recv_response(Some(IO_TIMEOUT))
-            .timeout_per_read(Some(IO_TIMEOUT))
-            .timeout_per_write(Some(IO_TIMEOUT))
-            .http_status_as_error(false)
-            .user_agent(concat!("imgx/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+        let agent = imgx_builders::http_agent(CONNECT_TIMEOUT, IO_TIMEOUT);
         HttpTransport { url: url.trim_end_matches('/').to_owned(), agent }
     }
 
