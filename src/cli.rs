@@ -208,8 +208,9 @@ pub struct CheckArgs {
 /// Arguments of `imgx challenge`.
 #[derive(Args, Debug)]
 pub struct ChallengeArgs {
-    /// The other store: the folder of a local imgx store.
-    pub cache: PathBuf,
+    /// The other side: a local imgx store's folder, or a binary cache (a
+    /// folder, file://, http(s):// or s3:// URL).
+    pub cache: String,
     /// Only the steps of this description (default: every key either store has).
     #[command(flatten)]
     pub target: TargetArgs,

@@ -259,6 +259,31 @@ fn a_file_cache_substitutes_from_the_config_file_and_refuses_tampering() {
     std::fs::remove_dir_all(&cache_dir).expect("remove the cache");
     let output = setup.push(&cache);
     assert!(output.status.success(), "{}", stderr(&output));
+
+    // challenge: the store that pushed and the cache agree on every step;
+    // a manifest claiming another output is a disagreement, named.
+    let example = scratch_example();
+    let challenge = |cache: &str| setup.project.imgx(&["challenge", cache, example.to_str().expect("utf-8"), "--json"]);
+    let output = challenge(&cache);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let agreeing = events(&output);
+    let results = named(&agreeing, "challenge");
+    assert_eq!(results.len(), setup.steps, "{results:?}");
+    assert!(results.iter().all(|e| e["result"] == "agree"), "{results:?}");
+    let key = results[0]["key"].as_str().expect("a key").to_owned();
+    let manifest = cache_dir.join("realisations").join(format!("{key}.json"));
+    let text = std::fs::read_to_string(&manifest).expect("the manifest");
+    let claimed = results[0]["local"].as_str().expect("the output");
+    std::fs::write(&manifest, text.replace(claimed, &"0".repeat(64))).expect("rewrite the manifest");
+    let output = challenge(cache_dir.to_str().expect("utf-8"));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let disagreeing = events(&output);
+    let results = named(&disagreeing, "challenge");
+    let disagreeing: Vec<_> = results.iter().filter(|e| e["result"] == "disagree").collect();
+    assert_eq!(disagreeing.len(), 1, "{results:?}");
+    assert_eq!(disagreeing[0]["key"], key.as_str());
+    std::fs::write(&manifest, text).expect("restore the manifest");
+
     let public = std::fs::read_to_string(&setup.public).expect("public key");
     setup.project.write(
         "config/imgx/config.toml",
