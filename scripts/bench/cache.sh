@@ -31,7 +31,7 @@ ROOT=$(cd -- "$SCRIPT_DIR/../.." && pwd -P)
 RUNS=${BENCH_RUNS:-3}
 SIZE_GIB=${BENCH_SIZE_GIB:-4}
 DATA_MIB=${BENCH_DATA_MIB:-1024}
-EXAMPLE=${BENCH_EXAMPLE:-$ROOT/examples/hello.nix}
+EXAMPLE=$(realpath -- "${BENCH_EXAMPLE:-$ROOT/examples/hello.nix}")
 EXTENT_MIB=16
 
 log() { printf '==> %s\n' "$*" >&2; }
