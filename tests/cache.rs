@@ -11,7 +11,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use support::nginx::DavServer;
+use support::nginx::Nginx;
 use support::s3::S3Server;
 use support::{Project, stderr};
 
@@ -215,7 +215,7 @@ impl Setup {
 #[test]
 fn an_http_cache_on_nginx_substitutes_every_step_refuses_tampering_and_may_die() {
     let setup = Setup::new("cache-http");
-    let mut nginx = DavServer::start(&setup.project.dir.join("nginx"), &setup.project.dir.join("www"));
+    let mut nginx = Nginx::start(&setup.project.dir.join("nginx"), &setup.project.dir.join("www"));
     let cache = nginx.url("team/cache");
     setup.push_substitute_and_tamper(&cache, &setup.project.dir.join("www/team/cache"));
     assert!(nginx.access_log().contains("\"PUT /team/cache/objects/"), "objects were PUT");

@@ -5,116 +5,16 @@
 mod support;
 
 use imgx_lang::hash_format::{HashAlgo, digest, to_base16, to_sri};
-use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use support::nginx::{self, Nginx};
 use support::{Project, events, stderr};
 
-/// nginx serving `<project>/www` on a free port of 127.0.0.1, with
-/// `/slow/` the same files at 256 KiB/s, and an access log that records
-/// each request's `Range` header. Stopped when dropped.
-struct Nginx {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Nginx {
-    fn start(project: &Project) -> Nginx {
-        let dir = project.dir.join("nginx");
-        let www = project.dir.join("www");
-        std::fs::create_dir_all(dir.join("tmp")).expect("nginx dir");
-        std::fs::create_dir_all(&www).expect("www");
-        let port = free_port();
-        let user = if is_root() { "user root;" } else { "" };
-        let d = dir.display();
-        let config = format!(
-            r#"{user}
-daemon off;
-master_process off;
-worker_processes 1;
-error_log {d}/error.log;
-pid {d}/nginx.pid;
-events {{ worker_connections 64; }}
-http {{
-  log_format ranges '$request_uri $status range=$http_range';
-  access_log {d}/access.log ranges;
-  client_body_temp_path {d}/tmp/body;
-  proxy_temp_path {d}/tmp/proxy;
-  fastcgi_temp_path {d}/tmp/fastcgi;
-  uwsgi_temp_path {d}/tmp/uwsgi;
-  scgi_temp_path {d}/tmp/scgi;
-  default_type application/octet-stream;
-  server {{
-    listen 127.0.0.1:{port};
-    root {www};
-    location /slow/ {{ alias {www}/; limit_rate 256k; }}
-  }}
-}}
-"#,
-            www = www.display()
-        );
-        std::fs::write(dir.join("nginx.conf"), config).expect("nginx.conf");
-        let child = Command::new(nginx_binary())
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .arg("-p")
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx starts (scripts/deps --test installs it)");
-        let mut nginx = Nginx { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = nginx.child.try_wait() {
-                panic!("nginx exited ({status}): {}", nginx.error_log());
-            }
-            assert!(Instant::now() < deadline, "nginx did not listen: {}", nginx.error_log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        nginx
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}/{path}", self.port)
-    }
-
-    fn error_log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
-    }
-
-    fn access_log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("access.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn nginx_binary() -> PathBuf {
-    for candidate in ["/usr/sbin/nginx", "/usr/bin/nginx"] {
-        if Path::new(candidate).exists() {
-            return PathBuf::from(candidate);
-        }
-    }
-    PathBuf::from("nginx")
-}
-
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
-}
-
-/// A port nothing listens on (just after this returns).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
+/// nginx serving `<project>/www` (see `support::nginx`).
+fn start_nginx(project: &Project) -> Nginx {
+    Nginx::start(&project.dir.join("nginx"), &project.dir.join("www"))
 }
 
 /// Deterministic bytes that do not compress.
@@ -177,7 +77,7 @@ fn object_files(store: &Path) -> Vec<PathBuf> {
 #[test]
 fn an_http_fetch_checks_its_hash_and_a_mirror_rebuilds_nothing() {
     let project = Project::new("fetch-http");
-    let nginx = Nginx::start(&project);
+    let nginx = start_nginx(&project);
     let bytes = noise(300_000, 1);
     std::fs::create_dir_all(project.dir.join("www/a")).expect("mkdir");
     std::fs::write(project.dir.join("www/a/base.img"), &bytes).expect("write");
@@ -204,7 +104,7 @@ fn an_http_fetch_checks_its_hash_and_a_mirror_rebuilds_nothing() {
 #[test]
 fn a_wrong_hash_fails_with_both_hashes_and_registers_nothing() {
     let project = Project::new("fetch-mismatch");
-    let nginx = Nginx::start(&project);
+    let nginx = start_nginx(&project);
     let bytes = noise(100_000, 2);
     std::fs::write(project.dir.join("www/blob.bin"), &bytes).expect("write");
     let declared = sha256(b"something else");
@@ -233,7 +133,7 @@ fn a_wrong_hash_fails_with_both_hashes_and_registers_nothing() {
 #[test]
 fn http_errors_are_clear_and_quick() {
     let project = Project::new("fetch-errors");
-    let nginx = Nginx::start(&project);
+    let nginx = start_nginx(&project);
     // Each case declares its own hash: the scheduler records one
     // description per key, so the same fixed-output key with another URL
     // after a failure is refused by the store (reported to the lead).
@@ -245,7 +145,7 @@ fn http_errors_are_clear_and_quick() {
     assert!(message.contains(&format!("fetching {missing} failed: the server answered 404 Not Found")), "{message}");
 
     fetch_by_url(&project, &sha256(b"refused"), "");
-    let refused = format!("http://127.0.0.1:{}/base.img", free_port());
+    let refused = format!("http://127.0.0.1:{}/base.img", nginx::free_port());
     let started = Instant::now();
     let (output, _) = build_url(&project, &refused);
     let elapsed = started.elapsed();
@@ -258,7 +158,7 @@ fn http_errors_are_clear_and_quick() {
 #[test]
 fn an_interrupted_download_resumes_with_a_range_request() {
     let project = Project::new("fetch-resume");
-    let nginx = Nginx::start(&project);
+    let nginx = start_nginx(&project);
     let bytes = noise(1_000_000, 3);
     std::fs::write(project.dir.join("www/big.bin"), &bytes).expect("write");
     fetch_by_url(&project, &sha256(&bytes), "");
@@ -379,7 +279,7 @@ fn allocated(path: &Path) -> u64 {
 #[test]
 fn compressed_files_are_decompressed_sparsely() {
     let project = Project::new("fetch-decompress");
-    let nginx = Nginx::start(&project);
+    let nginx = start_nginx(&project);
     let bytes = disk_like();
     let www = project.dir.join("www");
     for (tool, ext) in [("xz", "xz"), ("zstd", "zst"), ("gzip", "gz")] {
@@ -419,7 +319,7 @@ fn compressed_files_are_decompressed_sparsely() {
 #[test]
 fn a_qcow2_image_becomes_a_sparse_raw_disk() {
     let project = Project::new("fetch-qcow2");
-    let nginx = Nginx::start(&project);
+    let nginx = start_nginx(&project);
     let raw = project.dir.join("disk.raw");
     let mut bytes = vec![0u8; 64 << 20];
     bytes[..8192].copy_from_slice(&noise(8192, 7));
@@ -476,7 +376,7 @@ with tarfile.open("www/rootfs.tar.gz", "w:gz", format=tarfile.PAX_FORMAT) as tar
 #[test]
 fn a_tarball_unpacks_with_its_attributes_as_data() {
     let project = Project::new("fetch-tar");
-    let nginx = Nginx::start(&project);
+    let nginx = start_nginx(&project);
     std::fs::create_dir_all(project.dir.join("www")).expect("mkdir");
     python(ROOTFS_TARBALL, &project.dir);
     let tarball = std::fs::read(project.dir.join("www/rootfs.tar.gz")).expect("tarball");
@@ -579,7 +479,7 @@ with tarfile.open("symlink.tar", "w") as tar:
 #[test]
 fn a_stale_partial_download_is_thrown_away() {
     let project = Project::new("fetch-stale");
-    let nginx = Nginx::start(&project);
+    let nginx = start_nginx(&project);
     let bytes = noise(200_000, 9);
     std::fs::write(project.dir.join("www/blob.bin"), &bytes).expect("write");
     let hash = sha256(&bytes);

@@ -1,5 +1,6 @@
-//! A real nginx on 127.0.0.1 for the tests: a WebDAV server that stores
-//! what is PUT (the binary cache tests), stopped when dropped.
+//! A real nginx on 127.0.0.1 for the tests: it serves files (the fetch
+//! tests), the same files slowly under `/slow/` (interrupted downloads),
+//! and stores what is PUT (the binary cache tests); stopped when dropped.
 
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
@@ -8,16 +9,18 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// nginx serving `root` on a free port, taking PUT and DELETE (creating
-/// parent folders, as `create_full_put_path` does) with no body size limit.
-pub struct DavServer {
+/// parent folders, as `create_full_put_path` does) with no body size limit,
+/// with `/slow/` the same files at 256 KiB/s, and an access log that
+/// records each request line, status and `Range` header.
+pub struct Nginx {
     child: Option<Child>,
     pub port: u16,
     dir: PathBuf,
 }
 
-impl DavServer {
+impl Nginx {
     /// Starts nginx with its configuration and logs in `dir`, serving `root`.
-    pub fn start(dir: &Path, root: &Path) -> DavServer {
+    pub fn start(dir: &Path, root: &Path) -> Nginx {
         std::fs::create_dir_all(dir.join("tmp")).expect("nginx dir");
         std::fs::create_dir_all(root).expect("nginx root");
         let port = free_port();
@@ -32,7 +35,8 @@ error_log {d}/error.log;
 pid {d}/nginx.pid;
 events {{ worker_connections 256; }}
 http {{
-  access_log {d}/access.log;
+  log_format requests '"$request" $status range=$http_range';
+  access_log {d}/access.log requests;
   client_body_temp_path {d}/tmp/body;
   proxy_temp_path {d}/tmp/proxy;
   fastcgi_temp_path {d}/tmp/fastcgi;
@@ -42,6 +46,7 @@ http {{
   server {{
     listen 127.0.0.1:{port};
     root {root};
+    location /slow/ {{ alias {root}/; limit_rate 256k; }}
     location / {{
       dav_methods PUT DELETE MKCOL;
       create_full_put_path on;
@@ -64,7 +69,7 @@ http {{
             .stderr(Stdio::null())
             .spawn()
             .expect("nginx starts (scripts/deps --test installs it)");
-        let mut server = DavServer { child: Some(child), port, dir: dir.to_path_buf() };
+        let mut server = Nginx { child: Some(child), port, dir: dir.to_path_buf() };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Some(Ok(Some(status))) = server.child.as_mut().map(|c| c.try_wait()) {
@@ -100,7 +105,7 @@ http {{
     }
 }
 
-impl Drop for DavServer {
+impl Drop for Nginx {
     fn drop(&mut self) {
         self.stop();
     }
