@@ -60,6 +60,31 @@ impl Store {
         self.register_checked(path, Some(expected))
     }
 
+    /// Registers the output at `path` as [`Store::register`] does, under
+    /// `hash`, which its writer computed from the bytes it wrote (with
+    /// [`hash::ContentHasher`], [`hash::DirectoryHasher`] and
+    /// [`hash::symlink_hash`]), so that a large output is not read back
+    /// only to learn its name.
+    ///
+    /// The binary cache's unpacker registers downloads this way: it hashes
+    /// every block on its way to the disk and compares the result with the
+    /// manifest's before it calls this. The output must not have been
+    /// changed since it was written; `imgx store verify` rehashes objects
+    /// and finds one that was.
+    pub fn register_hashed(&self, path: &Path, hash: ObjectHash) -> Result<ObjectInfo> {
+        self.check_in_scratch(path)?;
+        let _guard = self.shared_store_lock()?;
+        let prepared = match self.prepare_with(path, Some(hash)) {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                let _ = remove_tree(path);
+                return Err(error);
+            }
+        };
+        self.publish(&prepared)?;
+        self.record(&prepared)
+    }
+
     /// [`Store::register`], refusing a hash other than `expected`, if given.
     fn register_checked(&self, path: &Path, expected: Option<&ObjectHash>) -> Result<ObjectInfo> {
         self.check_in_scratch(path)?;
@@ -150,6 +175,12 @@ impl Store {
     /// of the two instead of their sum. Both are done before this returns,
     /// so nothing is published before it is durable.
     pub(crate) fn prepare(&self, path: &Path) -> Result<Prepared> {
+        self.prepare_with(path, None)
+    }
+
+    /// [`Store::prepare`], taking the hash as `known` instead of computing
+    /// it when it is given.
+    fn prepare_with(&self, path: &Path, known: Option<ObjectHash>) -> Result<Prepared> {
         let meta = fs::symlink_metadata(path).at("inspect", path)?;
         let mut to_sync = Vec::new();
         let (kind, size) = freeze(path, &meta, true, &mut to_sync)?;
@@ -158,7 +189,10 @@ impl Store {
         // rehashes later.
         let (hash, synced) = std::thread::scope(|scope| {
             let syncer = scope.spawn(|| sync_all(&to_sync));
-            let hash = hash::hash_path(path).at("hash", path);
+            let hash = match known {
+                Some(hash) => Ok(hash),
+                None => hash::hash_path(path).at("hash", path),
+            };
             let synced = syncer.join().unwrap_or_else(|_| {
                 Err(StoreError::io("fsync", path, std::io::Error::other("the syncing thread stopped")))
             });

@@ -89,8 +89,13 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-/// The size of the blocks whose digests make up a file's hash.
-const BLOCK_LEN: u64 = 64 * 1024;
+mod stream;
+
+pub use stream::{ContentHasher, DirectoryHasher, object_hash, symlink_hash};
+
+/// The size of the blocks whose digests make up a file's hash. Public for
+/// writers that hash a file as they write it ([`ContentHasher`]).
+pub const BLOCK_LEN: u64 = 64 * 1024;
 /// How many blocks one task reads and hashes (256 KiB: it stays in cache).
 const UNIT_BLOCKS: u64 = 4;
 /// How many units of data are hashed before their digests are fed in order
@@ -102,10 +107,14 @@ const EXECUTABLE_DOMAIN: &[u8] = b"imgx.executable.v1";
 const SYMLINK_DOMAIN: &[u8] = b"imgx.symlink.v1";
 const DIRECTORY_DOMAIN: &[u8] = b"imgx.directory.v1";
 
-const TAG_FILE: u8 = b'f';
-const TAG_EXECUTABLE: u8 = b'x';
-const TAG_SYMLINK: u8 = b'l';
-const TAG_DIRECTORY: u8 = b'd';
+/// The entry tag of a regular file without the owner execute bit.
+pub const TAG_FILE: u8 = b'f';
+/// The entry tag of a regular file with the owner execute bit.
+pub const TAG_EXECUTABLE: u8 = b'x';
+/// The entry tag of a symbolic link.
+pub const TAG_SYMLINK: u8 = b'l';
+/// The entry tag of a directory.
+pub const TAG_DIRECTORY: u8 = b'd';
 
 /// The owner execute bit, the only mode bit that is part of a hash.
 const OWNER_EXECUTE: u32 = 0o100;
@@ -179,15 +188,7 @@ pub fn hash_file(path: &Path) -> io::Result<ObjectHash> {
 pub fn hash_path(path: &Path) -> io::Result<ObjectHash> {
     let meta = fs::symlink_metadata(path).map_err(|e| at(path, e))?;
     let (tag, hash) = hash_node(path, &meta)?;
-    Ok(ObjectHash(match tag {
-        TAG_EXECUTABLE => {
-            let mut hasher = blake3::Hasher::new();
-            hasher.update(EXECUTABLE_DOMAIN);
-            hasher.update(&hash);
-            *hasher.finalize().as_bytes()
-        }
-        _ => hash,
-    }))
+    Ok(object_hash(tag, hash))
 }
 
 /// Opens a regular file for reading (following symlinks) and returns it with
@@ -258,12 +259,7 @@ fn hash_node(path: &Path, meta: &fs::Metadata) -> io::Result<(u8, [u8; 32])> {
         Ok((tag, hash_open_file(&file, meta.len()).map_err(|e| at(path, e))?))
     } else if file_type.is_symlink() {
         let target = fs::read_link(path).map_err(|e| at(path, e))?;
-        let target = target.as_os_str().as_bytes();
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(SYMLINK_DOMAIN);
-        hasher.update(&len64(target.len()).to_le_bytes());
-        hasher.update(target);
-        Ok((TAG_SYMLINK, *hasher.finalize().as_bytes()))
+        Ok((TAG_SYMLINK, symlink_hash(target.as_os_str().as_bytes())))
     } else if file_type.is_dir() {
         Ok((TAG_DIRECTORY, hash_directory(path)?))
     } else {
@@ -285,16 +281,11 @@ fn hash_directory(path: &Path) -> io::Result<[u8; 32]> {
             hash_node(child, &meta)
         })
         .collect::<io::Result<Vec<_>>>()?;
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(DIRECTORY_DOMAIN);
-    hasher.update(&len64(children.len()).to_le_bytes());
+    let mut hasher = DirectoryHasher::new(len64(children.len()));
     for ((name, _), (tag, hash)) in children.iter().zip(&hashes) {
-        hasher.update(&[*tag]);
-        hasher.update(&len64(name.len()).to_le_bytes());
-        hasher.update(name);
-        hasher.update(hash);
+        hasher.entry(*tag, name, hash);
     }
-    Ok(*hasher.finalize().as_bytes())
+    Ok(hasher.finish())
 }
 
 fn len64(len: usize) -> u64 {
