@@ -30,11 +30,16 @@
 //! an error.
 
 use std::ffi::OsStr;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use imgx_store::ObjectHash;
+use imgx_store::hash;
+
+use super::block_writer::BlockWriter;
 
 /// The first bytes of every archive.
 pub const MAGIC: &[u8; 16] = b"imgx.archive.v1\n";
@@ -102,8 +107,9 @@ pub fn write_compressed(path: &Path, out: impl Write, threads: u32) -> io::Resul
 }
 
 /// Unpacks a zstd-compressed archive from `input` to `dest`, which must
-/// not exist, refusing more than `limit` apparent bytes.
-pub fn read_compressed(input: impl Read, dest: &Path, limit: u64) -> Result<(), ArchiveError> {
+/// not exist, refusing more than `limit` apparent bytes. Returns the hash
+/// of what it wrote, computed on the way (see [`unpack`]).
+pub fn read_compressed(input: impl Read, dest: &Path, limit: u64) -> Result<ObjectHash, ArchiveError> {
     let decoder = zstd::stream::read::Decoder::new(input).map_err(|source| ArchiveError::Io {
         action: "could not start decompressing to",
         path: dest.into(),
@@ -207,18 +213,23 @@ fn is_zero(block: &[u8]) -> bool {
 
 /// Unpacks an uncompressed archive from `input` to `dest`, which must not
 /// exist, refusing more than `limit` apparent bytes.
-pub fn unpack(input: impl Read, dest: &Path, limit: u64) -> Result<(), ArchiveError> {
-    let mut unpacker = Unpacker { input, budget: limit, limit, buf: vec![0u8; PIECE] };
+///
+/// Returns the object hash of the tree it wrote, computed from the bytes
+/// as they were written ([`BlockWriter`], [`hash::DirectoryHasher`]), so
+/// that the caller can check it against the name it expects and register
+/// the tree without reading it back.
+pub fn unpack(input: impl Read, dest: &Path, limit: u64) -> Result<ObjectHash, ArchiveError> {
+    let mut unpacker = Unpacker { input, budget: limit, limit };
     let mut magic = [0u8; 16];
     unpacker.read_exact(&mut magic)?;
     if &magic != MAGIC {
         return Err(ArchiveError::Malformed("it does not start with the archive's magic bytes".into()));
     }
-    unpacker.node(dest, 0)?;
+    let (tag, node) = unpacker.node(dest, 0)?;
     let mut extra = [0u8; 1];
     loop {
         match unpacker.input.read(&mut extra) {
-            Ok(0) => return Ok(()),
+            Ok(0) => return Ok(hash::object_hash(tag, node)),
             Ok(_) => return Err(ArchiveError::Malformed("there are bytes after the end of the archive".into())),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(source) => {
@@ -233,7 +244,14 @@ struct Unpacker<R> {
     /// Apparent bytes still allowed.
     budget: u64,
     limit: u64,
-    buf: Vec<u8>,
+}
+
+/// The error for a failed read of the stream.
+fn read_error(e: io::Error) -> ArchiveError {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => malformed("it ends early (truncated)"),
+        _ => ArchiveError::Io { action: "could not read the archive", path: PathBuf::new(), source: e },
+    }
 }
 
 fn malformed(what: impl Into<String>) -> ArchiveError {
@@ -246,10 +264,7 @@ fn io_at<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> 
 
 impl<R: Read> Unpacker<R> {
     fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), ArchiveError> {
-        self.input.read_exact(buf).map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => malformed("it ends early (truncated)"),
-            _ => ArchiveError::Io { action: "could not read the archive", path: PathBuf::new(), source: e },
-        })
+        self.input.read_exact(buf).map_err(read_error)
     }
 
     fn u64(&mut self) -> Result<u64, ArchiveError> {
@@ -269,12 +284,13 @@ impl<R: Read> Unpacker<R> {
         Ok(())
     }
 
-    fn node(&mut self, path: &Path, depth: usize) -> Result<(), ArchiveError> {
+    /// Unpacks one node to `path` and returns its entry tag and hash.
+    fn node(&mut self, path: &Path, depth: usize) -> Result<(u8, [u8; 32]), ArchiveError> {
         let mut tag = [0u8; 1];
         self.read_exact(&mut tag)?;
         match tag[0] {
-            b'f' => self.file(path, false),
-            b'x' => self.file(path, true),
+            b'f' => Ok((hash::TAG_FILE, self.file(path, false)?)),
+            b'x' => Ok((hash::TAG_EXECUTABLE, self.file(path, true)?)),
             b'l' => {
                 let len = self.u64()?;
                 if len == 0 || len > MAX_TARGET {
@@ -286,7 +302,8 @@ impl<R: Read> Unpacker<R> {
                     return Err(malformed("a symlink target contains a NUL byte"));
                 }
                 std::os::unix::fs::symlink(OsStr::from_bytes(&target), path)
-                    .map_err(io_at("could not create the symlink", path))
+                    .map_err(io_at("could not create the symlink", path))?;
+                Ok((hash::TAG_SYMLINK, hash::symlink_hash(&target)))
             }
             b'd' => {
                 if depth >= MAX_DEPTH {
@@ -294,6 +311,7 @@ impl<R: Read> Unpacker<R> {
                 }
                 let count = self.u64()?;
                 fs::create_dir(path).map_err(io_at("could not create the directory", path))?;
+                let mut directory = hash::DirectoryHasher::new(count);
                 let mut previous: Option<Vec<u8>> = None;
                 for _ in 0..count {
                     let len = self.u64()?;
@@ -310,30 +328,26 @@ impl<R: Read> Unpacker<R> {
                     if previous.as_ref().is_some_and(|p| *p >= name) {
                         return Err(malformed("directory entries are not in strictly increasing order"));
                     }
-                    self.node(&path.join(OsStr::from_bytes(&name)), depth + 1)?;
+                    let (tag, child) = self.node(&path.join(OsStr::from_bytes(&name)), depth + 1)?;
+                    directory.entry(tag, &name, &child);
                     previous = Some(name);
                 }
-                Ok(())
+                Ok((hash::TAG_DIRECTORY, directory.finish()))
             }
             other => Err(malformed(format!("unknown entry tag {other:#04x}"))),
         }
     }
 
-    fn file(&mut self, path: &Path, executable: bool) -> Result<(), ArchiveError> {
+    /// Unpacks a file's extents to `path` and returns its content hash.
+    fn file(&mut self, path: &Path, executable: bool) -> Result<[u8; 32], ArchiveError> {
         let size = self.u64()?;
         self.charge(size)?;
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(if executable { 0o755 } else { 0o644 })
-            .open(path)
-            .map_err(io_at("could not create", path))?;
-        file.set_len(size).map_err(io_at("could not size", path))?;
+        let mut writer = BlockWriter::create(path, size, executable).map_err(io_at("could not create", path))?;
         let mut end = 0u64;
         loop {
             let offset = self.u64()?;
             if offset == END_OF_EXTENTS {
-                return Ok(());
+                return writer.finish().map_err(io_at("could not write", path));
             }
             let len = self.u64()?;
             let stop = offset.checked_add(len).filter(|&stop| len > 0 && offset >= end && stop <= size);
@@ -344,14 +358,11 @@ impl<R: Read> Unpacker<R> {
             };
             let mut pos = offset;
             while pos < stop {
-                let n = usize::try_from(stop - pos).unwrap_or(PIECE).min(PIECE);
-                let mut buf = std::mem::take(&mut self.buf);
-                let read = self.read_exact(&mut buf[..n]);
-                let written =
-                    read.and_then(|()| file.write_all_at(&buf[..n], pos).map_err(io_at("could not write", path)));
-                self.buf = buf;
-                written?;
-                pos += n as u64;
+                let room = writer.space(pos, stop - pos).map_err(io_at("could not write", path))?;
+                let n = room.len() as u64;
+                self.input.read_exact(room).map_err(read_error)?;
+                writer.commit();
+                pos += n;
             }
             end = stop;
         }
@@ -397,9 +408,10 @@ mod tests {
         assert_eq!(packed, again, "the archive is canonical");
 
         let out = dir.join("out");
-        unpack(&packed[..], &out, stats.apparent).unwrap();
+        let written = unpack(&packed[..], &out, stats.apparent).unwrap();
         let hash = imgx_store::hash::hash_path;
         assert_eq!(hash(&out).unwrap(), hash(&tree).unwrap());
+        assert_eq!(written, hash(&tree).unwrap(), "the hash computed while unpacking");
         use std::os::unix::fs::MetadataExt;
         let blocks = fs::metadata(out.join("disk.img")).unwrap().blocks();
         assert!(blocks * 512 < 1 << 20, "the unpacked image is sparse ({blocks} blocks)");
@@ -416,6 +428,71 @@ mod tests {
         let truncated = read_compressed(&compressed[..compressed.len() - 10], &dir.join("out4"), u64::MAX);
         assert!(truncated.is_err());
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A large sparse file (written on the writing thread) with extents at
+    /// unaligned offsets, some sharing a block, one crossing runs, data in
+    /// the last short block, and a lone executable: unpacked where direct
+    /// writes work and on tmpfs, where they do not.
+    #[test]
+    fn large_sparse_files_unpack_with_their_hash() {
+        let mut roots = vec![temp("large")];
+        let shm = Path::new("/dev/shm");
+        if shm.is_dir() {
+            let dir = shm.join(format!("imgx-archive-test-{}-large", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            roots.push(dir);
+        }
+        for dir in roots {
+            let tree = dir.join("tree");
+            fs::create_dir(&tree).unwrap();
+            let size = (200 << 20) + 12345;
+            let image = File::create(tree.join("image")).unwrap();
+            image.set_len(size).unwrap();
+            let noise = |n: usize, seed: u64| -> Vec<u8> {
+                let mut x = seed;
+                (0..n)
+                    .map(|_| {
+                        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        (x >> 33) as u8 | 1
+                    })
+                    .collect()
+            };
+            for (i, (at, len)) in [(4096, 100), (70_000, 5000), (8 << 20, 9 << 20), (100 << 20, 1), (size - 300, 300)]
+                .into_iter()
+                .enumerate()
+            {
+                image.write_all_at(&noise(len, i as u64), at).unwrap();
+            }
+            let exe = File::create(tree.join("run")).unwrap();
+            exe.set_len(20 << 20).unwrap();
+            exe.write_all_at(b"#!/bin/sh\n", 0).unwrap();
+            fs::set_permissions(tree.join("run"), fs::Permissions::from_mode(0o755)).unwrap();
+            let expected = imgx_store::hash::hash_path(&tree).unwrap();
+
+            let mut compressed = Vec::new();
+            let stats = write_compressed(&tree, &mut compressed, 2).unwrap();
+            let out = dir.join("out");
+            let written = read_compressed(&compressed[..], &out, stats.apparent).unwrap();
+            assert_eq!(written, expected, "{}", dir.display());
+            assert_eq!(imgx_store::hash::hash_path(&out).unwrap(), expected, "{}", dir.display());
+            assert_eq!(fs::metadata(out.join("image")).unwrap().len(), size);
+            use std::os::unix::fs::MetadataExt;
+            let blocks = fs::metadata(out.join("image")).unwrap().blocks();
+            assert!(blocks * 512 < 20 << 20, "the unpacked image stays sparse ({blocks} blocks)");
+
+            let lone = dir.join("lone");
+            let written = unpack_file_alone(&tree.join("run"), &lone);
+            assert_eq!(written, imgx_store::hash::hash_path(&tree.join("run")).unwrap());
+            fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
+    fn unpack_file_alone(source: &Path, dest: &Path) -> ObjectHash {
+        let mut packed = Vec::new();
+        let stats = pack(source, &mut packed).unwrap();
+        unpack(&packed[..], dest, stats.apparent).unwrap()
     }
 
     fn archive(body: &[u8]) -> Vec<u8> {

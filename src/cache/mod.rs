@@ -16,6 +16,7 @@
 //!   checking it, and registering it.
 
 pub mod archive;
+mod block_writer;
 pub mod config;
 pub mod format;
 pub mod push;

@@ -1,9 +1,10 @@
 //! Substitution: before a step is built, its output is looked for in the
 //! configured caches, in priority order. A manifest is used only if one of
 //! its signatures verifies with a trusted key; its object is downloaded
-//! into a scratch folder, unpacked, and registered only if its content
-//! hash is the one the manifest names (`Store::register_expected`), so
-//! nothing is ever half-registered and no wrong byte reaches the store.
+//! into a scratch folder and unpacked, hashing every byte on its way to the
+//! disk, and registered only if that content hash is the one the manifest
+//! names (`Store::register_hashed`), so nothing is ever half-registered and
+//! no wrong byte reaches the store.
 //!
 //! Anything that goes wrong (a missing or bad signature, a damaged or
 //! truncated object, a wrong hash, a cache that does not answer) is a
@@ -15,7 +16,7 @@ use super::describe;
 use super::format::{self, CacheInfo, INFO_FILE, MAX_MANIFEST_BYTES, Manifest};
 use super::sign::{self, PublicKey};
 use super::transport::{self, Transport, TransportError};
-use imgx_store::{ObjectHash, Store, StoreError};
+use imgx_store::{ObjectHash, Store};
 use std::io::Read;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -182,12 +183,12 @@ impl Substituters {
             .ok_or_else(|| refuse("the cache does not have it".into()))?;
         let scratch = store.scratch("substitute").map_err(|e| refuse(describe(&e)))?;
         let dest = scratch.path().join("out");
-        archive::read_compressed(reader, &dest, manifest.size).map_err(|e| refuse(describe(&e)))?;
-        match store.register_expected(&dest, &output) {
+        let actual = archive::read_compressed(reader, &dest, manifest.size).map_err(|e| refuse(describe(&e)))?;
+        if actual != output {
+            return Err(refuse(format!("its content hash is {actual}: the download is damaged or was tampered with")));
+        }
+        match store.register_hashed(&dest, actual) {
             Ok(_) => found(),
-            Err(StoreError::HashMismatch { actual, .. }) => {
-                Err(refuse(format!("its content hash is {actual}: the download is damaged or was tampered with")))
-            }
             Err(e) => Err(refuse(describe(&e))),
         }
     }
