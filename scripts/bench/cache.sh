@@ -13,6 +13,7 @@
 #   BENCH_DIR=DIR        where everything goes (default: a fresh directory under /var/tmp,
 #                        removed at the end); needs about BENCH_DATA_MIB x 6 of free space
 #   BENCH_NO_BUILD=1     skip `cargo build --release` (use the existing binary)
+#   BENCH_CASES="..."    which cases to run: "image", "example" or both (the default)
 #
 # Cases, in one run, with ratios printed:
 #   1. a sparse image (BENCH_SIZE_GIB GiB holding BENCH_DATA_MIB MiB of data) pushed with
@@ -33,6 +34,7 @@ SIZE_GIB=${BENCH_SIZE_GIB:-4}
 DATA_MIB=${BENCH_DATA_MIB:-1024}
 EXAMPLE=$(realpath -- "${BENCH_EXAMPLE:-$ROOT/examples/hello.nix}")
 EXTENT_MIB=16
+CASES=" ${BENCH_CASES:-image example} "
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'cache.sh: error: %s\n' "$*" >&2; exit 1; }
@@ -42,6 +44,9 @@ for v in RUNS SIZE_GIB DATA_MIB; do
 done
 for tool in nginx zstd curl cargo; do
     command -v "$tool" >/dev/null || [[ -x /usr/sbin/$tool ]] || die "$tool is missing (scripts/deps --test)"
+done
+for case in $CASES; do
+    [[ $case == image || $case == example ]] || die "BENCH_CASES: unknown case '$case' (image, example)"
 done
 EXTENTS=$((DATA_MIB / EXTENT_MIB))
 [[ $EXTENTS -ge 1 ]] || die "BENCH_DATA_MIB must be at least $EXTENT_MIB"
@@ -126,6 +131,8 @@ KEY=(--substituter "$URL/cache" --trusted-key "$DIR/bench-1.public")
 
 # --- 1. a sparse image --------------------------------------------------------------------------
 
+if [[ $CASES == *" image "* ]]; then
+
 log "writing a ${SIZE_GIB} GiB image with ${DATA_MIB} MiB of data"
 truncate -s "${SIZE_GIB}G" image.img
 # `head` closes the pipes before base64 and urandom are done: no pipefail here.
@@ -168,8 +175,11 @@ prepare() { rm -f "$DIR/plain.img"; }
 CURL_PULL=$(best_of sh -c "curl -sf '$URL/plain.img.zst' | zstd -q -d -o '$DIR/plain.img'")
 log "curl | zstd -d: $CURL_PULL s"
 unset -f prepare
+fi
 
 # --- 2. a substituted build against a local one ---------------------------------------------------
+
+if [[ $CASES == *" example "* ]]; then
 
 log "pushing $(basename "$EXAMPLE")"
 IMGX_STORE=$DIR/store-pushed "$IMGX" build --no-out-link "$EXAMPLE" >/dev/null
@@ -180,14 +190,19 @@ prepare() { rm -rf "$DIR/store-run"; cp -a "$DIR/store-evaluated" "$DIR/store-ru
 LOCAL=$(IMGX_STORE=$DIR/store-run best_of "$IMGX" build --no-out-link "$EXAMPLE")
 SUBST=$(IMGX_STORE=$DIR/store-run best_of "$IMGX" build --no-out-link "$EXAMPLE" "${KEY[@]}")
 unset -f prepare
+fi
 
 # --- results ------------------------------------------------------------------------------------
 
-R_PUSH=$(ratio "$CURL_PUSH" "$PUSH")
-R_PULL=$(ratio "$CURL_PULL" "$PULL")
-R_BUILD=$(ratio "$LOCAL" "$SUBST")
 printf '\n%-58s %8s %8s %7s\n' "case (best of $RUNS)" "imgx s" "other s" "ratio"
-printf '%-58s %8s %8s %7s  %s\n' "push ${SIZE_GIB} GiB / ${DATA_MIB} MiB data vs zstd -T0 | curl -T" "$PUSH" "$CURL_PUSH" "$R_PUSH" "$(verdict "$R_PUSH" 1)"
-printf '%-58s %8s %8s %7s  %s\n' "substitute it vs curl | zstd -d" "$PULL" "$CURL_PULL" "$R_PULL" "$(verdict "$R_PULL" 1)"
-printf '%-58s %8s %8s %7s  %s\n' "$(basename "$EXAMPLE"): substituted vs local build" "$SUBST" "$LOCAL" "$R_BUILD" "$(verdict "$R_BUILD" 5)"
+if [[ $CASES == *" image "* ]]; then
+    R_PUSH=$(ratio "$CURL_PUSH" "$PUSH")
+    R_PULL=$(ratio "$CURL_PULL" "$PULL")
+    printf '%-58s %8s %8s %7s  %s\n' "push ${SIZE_GIB} GiB / ${DATA_MIB} MiB data vs zstd -T0 | curl -T" "$PUSH" "$CURL_PUSH" "$R_PUSH" "$(verdict "$R_PUSH" 1)"
+    printf '%-58s %8s %8s %7s  %s\n' "substitute it vs curl | zstd -d" "$PULL" "$CURL_PULL" "$R_PULL" "$(verdict "$R_PULL" 1)"
+fi
+if [[ $CASES == *" example "* ]]; then
+    R_BUILD=$(ratio "$LOCAL" "$SUBST")
+    printf '%-58s %8s %8s %7s  %s\n' "$(basename "$EXAMPLE"): substituted vs local build" "$SUBST" "$LOCAL" "$R_BUILD" "$(verdict "$R_BUILD" 5)"
+fi
 echo "(ratio = other / imgx; targets: >= 1, >= 1, >= 5)"
