@@ -142,8 +142,6 @@ pub fn minor(rdev: u64) -> u64 {
 pub struct Tree {
     /// The entries, sorted by path bytes.
     pub entries: Vec<Entry>,
-    /// The directory object, if the file system has contents.
-    pub root: Option<PathBuf>,
     /// Whether the object has an `.imgx-attributes` file (which a bulk
     /// copy copies, and which must then be removed).
     pub has_attributes_file: bool,
@@ -247,7 +245,6 @@ impl Tree {
                 host: None,
                 origin: Origin::Added,
             }],
-            root: None,
             has_attributes_file: false,
             attributes_xattrs: Vec::new(),
         }
@@ -259,12 +256,7 @@ impl Tree {
         if !meta.is_dir() {
             return Err(failed(format!("'contents' must be a directory, but {} is not one", root.display())));
         }
-        let mut tree = Tree {
-            entries: Vec::new(),
-            root: Some(root.to_path_buf()),
-            has_attributes_file: false,
-            attributes_xattrs: Vec::new(),
-        };
+        let mut tree = Tree { entries: Vec::new(), has_attributes_file: false, attributes_xattrs: Vec::new() };
         tree.entries.push(Entry {
             path: String::new(),
             kind: Kind::Dir,

@@ -100,7 +100,23 @@ fn quote(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
 }
 
-/// Makes the ext4 file system of `partition` inside `disk`, filled with `tree`.
+/// What an ext4 file system is filled with: the folder `mkfs.ext4 -d`
+/// copies, and how to read the [`Tree`] of its entries (with the generated
+/// files), which the passes after mkfs need.
+pub struct Contents<'a> {
+    /// The contents folder, if there is one.
+    pub root: Option<&'a Path>,
+    /// Reads the tree, logging what it found.
+    pub read: &'a dyn Fn(&mut dyn Write) -> Result<Tree, BuildError>,
+}
+
+/// Makes the ext4 file system of `partition` inside `disk`, filled with
+/// `contents`.
+///
+/// mkfs reads the contents folder itself, so it starts at once, and the
+/// tree is read (one `statx` and `llistxattr` per entry: 0.2–0.9 s for
+/// 9,000 entries) while it runs. Whether the contents fit is known only
+/// then: if they do not, that is the error, whatever mkfs said.
 #[allow(clippy::too_many_arguments)]
 pub fn make(
     tools: &Tools,
@@ -110,10 +126,33 @@ pub fn make(
     disk_file: &File,
     partition: &Partition,
     ids: &Ext4Ids<'_>,
-    tree: &Tree,
+    contents: Contents<'_>,
     epoch: i64,
 ) -> Result<(), BuildError> {
     let what = partition.describe();
+    let disk_text = disk.to_str().filter(|t| !t.contains('?')).ok_or_else(|| {
+        BuildError::Failed(format!("{what}: the path {} cannot be given to e2fsprogs", disk.display()))
+    })?;
+    let mut mkfs = tools.command("mkfs.ext4")?;
+    mkfs.args(["-q", "-F", "-L", partition.fs_label(), "-U", ids.uuid, "-E"])
+        .arg(format!("offset={},hash_seed={},root_owner=0:0,lazy_journal_init=1", partition.start, ids.hash_seed));
+    if let Some(root) = contents.root {
+        mkfs.arg("-d").arg(root);
+    }
+    mkfs.arg(disk).arg(format!("{}k", partition.len / 1024));
+    let (tree, (mkfs_log, made)) = std::thread::scope(|scope| {
+        let mkfs = scope.spawn(|| {
+            let mut log = Vec::new();
+            let made = tools.run(&mut log, &what, &mut mkfs, None);
+            (log, made)
+        });
+        let tree = (contents.read)(log);
+        let made =
+            mkfs.join().unwrap_or_else(|_| (Vec::new(), Err(BuildError::Failed(format!("{what}: mkfs stopped")))));
+        (tree, made)
+    });
+    log.write_all(&mkfs_log).ok();
+    let tree = tree?;
     let (bytes, count) = tree.usage(4096);
     if bytes > partition.len {
         return Err(BuildError::Failed(format!(
@@ -122,17 +161,7 @@ pub fn make(
             human(partition.len)
         )));
     }
-    let disk_text = disk.to_str().filter(|t| !t.contains('?')).ok_or_else(|| {
-        BuildError::Failed(format!("{what}: the path {} cannot be given to e2fsprogs", disk.display()))
-    })?;
-    let mut mkfs = tools.command("mkfs.ext4")?;
-    mkfs.args(["-q", "-F", "-L", partition.fs_label(), "-U", ids.uuid, "-E"])
-        .arg(format!("offset={},hash_seed={},root_owner=0:0,lazy_journal_init=1", partition.start, ids.hash_seed));
-    if let Some(root) = &tree.root {
-        mkfs.arg("-d").arg(root);
-    }
-    mkfs.arg(disk).arg(format!("{}k", partition.len / 1024));
-    tools.run(log, &what, &mut mkfs, None).map_err(|error| {
+    made.map_err(|error| {
         let text = error.to_string();
         if text.contains("Could not allocate") || text.contains("No free space") || text.contains("Not enough space") {
             BuildError::Failed(format!(
@@ -144,15 +173,15 @@ pub fn make(
             error
         }
     })?;
-    if tree.root.is_some() {
+    if contents.root.is_some() {
         let started = std::time::Instant::now();
         let (inodes, blocks) =
-            fix_copied_inodes(disk_file, partition.start..partition.start + partition.len, tree, epoch)
+            fix_copied_inodes(disk_file, partition.start..partition.start + partition.len, &tree, epoch)
                 .map_err(|e| BuildError::Failed(format!("{what}: setting owners, modes and times: {e}")))?;
         let seconds = started.elapsed().as_secs_f64();
         writeln!(log, "{what}: owners, modes and times of {inodes} inodes set ({blocks} blocks, {seconds:.2} s)").ok();
     }
-    let commands = fixups(tree, work, epoch)?;
+    let commands = fixups(&tree, work, epoch)?;
     if commands.is_empty() {
         return Ok(());
     }

@@ -335,6 +335,39 @@ impl Partitioned<'_> {
         }
         let work = self.work.join(format!("partition-{}", partition.index + 1));
         std::fs::create_dir_all(&work).map_err(|e| BuildError::io("creating", &work, e))?;
+        let read_tree = |log: &mut dyn Write| self.read_tree(log, partition, &work, root, fstab);
+        let (tools, disk, epoch) = (self.tools, self.disk, self.epoch);
+        match partition.fs {
+            Fs::Ext4 => {
+                let ext4_ids = ext4::Ext4Ids { uuid: &ids.uuid, hash_seed: &ids.hash_seed };
+                let tree = ext4::Contents { root, read: &read_tree };
+                ext4::make(tools, log, &work, self.out, disk, partition, &ext4_ids, tree, epoch)
+            }
+            Fs::Vfat => {
+                let is_esp = partition.type_name == "esp";
+                let tree = read_tree(log)?;
+                vfat::make(tools, log, &work, disk, partition, ids.volume_id, &tree, is_esp)
+            }
+            Fs::Xfs => {
+                let tree = read_tree(log)?;
+                xfs::make(tools, log, &work, disk, partition, &ids.uuid, &tree, epoch)
+            }
+            Fs::Swap => swap(tools, log, &work, disk, partition, &ids.uuid),
+            Fs::None => Ok(()),
+        }
+    }
+
+    /// Reads the partition's contents (`root`, or nothing) and adds the
+    /// generated fstab to the root file system's.
+    fn read_tree(
+        &self,
+        log: &mut dyn Write,
+        partition: &Partition,
+        work: &Path,
+        root: Option<&Path>,
+        fstab: Option<&str>,
+    ) -> Result<Tree, BuildError> {
+        let what = partition.describe();
         let started = std::time::Instant::now();
         let mut tree = match root {
             Some(root) => Tree::read(root).map_err(|e| BuildError::Failed(format!("{what}: {e}")))?,
@@ -354,20 +387,7 @@ impl Partitioned<'_> {
                 .map_err(|e| BuildError::Failed(format!("{what}: {e}")))?;
             writeln!(log, "{what}: /etc/fstab:\n{}", text.trim_end()).ok();
         }
-        let (tools, disk, epoch) = (self.tools, self.disk, self.epoch);
-        match partition.fs {
-            Fs::Ext4 => {
-                let ext4_ids = ext4::Ext4Ids { uuid: &ids.uuid, hash_seed: &ids.hash_seed };
-                ext4::make(tools, log, &work, self.out, disk, partition, &ext4_ids, &tree, epoch)
-            }
-            Fs::Vfat => {
-                let is_esp = partition.type_name == "esp";
-                vfat::make(tools, log, &work, disk, partition, ids.volume_id, &tree, is_esp)
-            }
-            Fs::Xfs => xfs::make(tools, log, &work, disk, partition, &ids.uuid, &tree, epoch),
-            Fs::Swap => swap(tools, log, &work, disk, partition, &ids.uuid),
-            Fs::None => Ok(()),
-        }
+        Ok(tree)
     }
 }
 
