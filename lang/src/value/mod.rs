@@ -6,6 +6,7 @@ mod string;
 mod thunk;
 
 pub use attrs::{Attr, Attrs};
+pub(crate) use string::ShortBytes;
 pub use string::{Context, ContextElement, IntoStrBytes, NixStr, StrBytes, StringBuilder};
 pub use thunk::{Thunk, ThunkState};
 
