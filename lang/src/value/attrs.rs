@@ -6,10 +6,16 @@ use crate::symbol::Symbol;
 use rustc_hash::FxHashMap;
 use std::cell::OnceCell;
 use std::cmp::Ordering;
+use std::rc::Rc;
 
 /// Sets up to this size are searched linearly; larger ones get a hash index
 /// on their first lookup.
 const LINEAR_SEARCH_MAX: usize = 16;
+
+/// Position of each name in a large set, built on the first lookup. Sets
+/// with the same names in the same order (an update that only replaces
+/// values, as overlays do) share one index, so it is built once for all.
+type SharedIndex = Rc<OnceCell<FxHashMap<Symbol, u32>>>;
 
 /// One attribute: its name, its value, and where it was defined (if known).
 #[derive(Clone, Debug)]
@@ -27,8 +33,8 @@ pub struct Attr {
 #[derive(Clone, Debug, Default)]
 pub struct Attrs {
     entries: Vec<Attr>,
-    /// Position of each name, built on the first lookup of a large set.
-    index: OnceCell<FxHashMap<Symbol, u32>>,
+    /// The index of a large set; `None` for a small one.
+    index: Option<SharedIndex>,
 }
 
 impl Attrs {
@@ -42,13 +48,20 @@ impl Attrs {
     pub fn from_unsorted(mut entries: Vec<Attr>) -> Attrs {
         Symbol::with_names(|names| entries.sort_by(|a, b| names.get(a.name).cmp(names.get(b.name))));
         entries.dedup_by(|later, earlier| later.name == earlier.name);
-        Attrs { entries, index: OnceCell::new() }
+        Attrs::with_new_index(entries)
     }
 
     /// Builds a set from entries already sorted by name with no duplicates.
     pub fn from_sorted(entries: Vec<Attr>) -> Attrs {
         debug_assert!(entries.windows(2).all(|w| w[0].name.cmp_name(w[1].name) == Ordering::Less));
-        Attrs { entries, index: OnceCell::new() }
+        Attrs::with_new_index(entries)
+    }
+
+    /// A set of sorted entries with an index of its own (not yet built)
+    /// if it is large.
+    fn with_new_index(entries: Vec<Attr>) -> Attrs {
+        let index = (entries.len() > LINEAR_SEARCH_MAX).then(SharedIndex::default);
+        Attrs { entries, index }
     }
 
     /// Number of attributes.
@@ -73,10 +86,10 @@ impl Attrs {
 
     /// Finds an attribute by name.
     pub fn get_attr(&self, name: Symbol) -> Option<&Attr> {
-        if self.entries.len() <= LINEAR_SEARCH_MAX {
+        let Some(index) = &self.index else {
             return self.entries.iter().find(|a| a.name == name);
-        }
-        let index = self.index.get_or_init(|| {
+        };
+        let index = index.get_or_init(|| {
             self.entries.iter().enumerate().map(|(position, attr)| (attr.name, position as u32)).collect()
         });
         index.get(&name).map(|&position| &self.entries[position as usize])
@@ -123,6 +136,11 @@ impl Attrs {
         });
         merged.extend_from_slice(&a[i..]);
         merged.extend_from_slice(&b[j..]);
-        Attrs { entries: merged, index: OnceCell::new() }
+        if merged.len() == a.len() {
+            // Every name of `other` replaced one of `self`: the names and
+            // their positions are those of `self`.
+            return Attrs { entries: merged, index: self.index.clone() };
+        }
+        Attrs::with_new_index(merged)
     }
 }
