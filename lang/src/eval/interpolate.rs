@@ -79,7 +79,7 @@ fn short_interpolation(parts: &[Rc<Expr>], env: &Env) -> Option<ShortBytes> {
                 Value::String(s) if !s.has_context() => short.push(s.as_bytes()),
                 _ => false,
             },
-            _ => short.push(format_int(to_string_of_int(part, env)?).as_bytes()),
+            _ => short.push_int(to_string_of_int(part, env)?),
         };
         if !fits {
             return None;

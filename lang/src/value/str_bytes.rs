@@ -98,6 +98,15 @@ impl ShortBytes {
         self.len = end as u8;
         true
     }
+
+    /// Appends the decimal digits of `n` (as `toString` writes them), or
+    /// returns `false` (leaving the contents as they were) when they would
+    /// not fit inline.
+    #[inline]
+    #[must_use]
+    pub(crate) fn push_int(&mut self, n: i64) -> bool {
+        self.push(itoa::Buffer::new().format(n).as_bytes())
+    }
 }
 
 impl IntoStrBytes for ShortBytes {
@@ -198,6 +207,21 @@ mod tests {
         let bytes = super::IntoStrBytes::into_str_bytes(short);
         assert_eq!(bytes.as_slice().len(), INLINE_CAPACITY);
         assert_eq!(bytes, StrBytes::copy_from(bytes.as_slice()));
+    }
+
+    #[test]
+    fn short_bytes_write_integers_as_to_string_does() {
+        for n in [0, 7, 10, 99, 100, 4999, -1, -10, 123_456_789, i64::MAX, i64::MIN] {
+            let mut short = super::ShortBytes::new();
+            assert!(short.push(b"m"));
+            assert!(short.push_int(n));
+            let bytes = super::IntoStrBytes::into_str_bytes(short);
+            assert_eq!(bytes.as_slice(), format!("m{n}").as_bytes());
+        }
+        let mut full = super::ShortBytes::new();
+        assert!(full.push(b"0123456789"));
+        assert!(!full.push_int(i64::MIN));
+        assert!(full.push_int(i64::MAX / 10_000_000));
     }
 
     #[test]
