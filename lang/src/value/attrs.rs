@@ -46,7 +46,7 @@ impl Attrs {
     /// Builds a set from entries in any order; for duplicate names the first
     /// entry wins (as `listToAttrs` requires).
     pub fn from_unsorted(mut entries: Vec<Attr>) -> Attrs {
-        Symbol::with_names(|names| entries.sort_by(|a, b| names.get(a.name).cmp(names.get(b.name))));
+        Symbol::with_names(|names| entries.sort_by(|a, b| names.cmp(a.name, b.name)));
         entries.dedup_by(|later, earlier| later.name == earlier.name);
         Attrs::with_new_index(entries)
     }
@@ -112,12 +112,7 @@ impl Attrs {
         let (mut i, mut j) = (0, 0);
         Symbol::with_names(|names| {
             while i < a.len() && j < b.len() {
-                let order = if a[i].name == b[j].name {
-                    Ordering::Equal
-                } else {
-                    names.get(a[i].name).cmp(names.get(b[j].name))
-                };
-                match order {
+                match names.cmp(a[i].name, b[j].name) {
                     Ordering::Less => {
                         merged.push(a[i].clone());
                         i += 1;
@@ -142,5 +137,33 @@ impl Attrs {
             return Attrs { entries: merged, index: self.index.clone() };
         }
         Attrs::with_new_index(merged)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Attr, Attrs};
+    use crate::symbol::Symbol;
+    use crate::value::Value;
+
+    fn attr(name: &[u8], value: i64) -> Attr {
+        Attr { name: Symbol::intern(name), value: Value::Int(value), span: None }
+    }
+
+    /// Names sort by their bytes, including names that share their first
+    /// eight bytes, contain zero bytes or end where another goes on; for a
+    /// repeated name the first entry wins.
+    #[test]
+    fn unsorted_entries_are_ordered_by_name_bytes_first_entry_winning() {
+        let names: [&[u8]; 10] =
+            [b"m10", b"m9", b"abcdefghij", b"abcdefgh", b"abcdefghi", b"ab", b"ab\0", b"ab\0c", b"", b"\xff"];
+        let mut entries: Vec<Attr> = names.iter().enumerate().map(|(i, name)| attr(name, i as i64)).collect();
+        entries.push(attr(b"m9", 100));
+        let set = Attrs::from_unsorted(entries);
+        let mut expected: Vec<&[u8]> = names.to_vec();
+        expected.sort();
+        let got: Vec<Vec<u8>> = set.iter().map(|a| a.name.bytes().to_vec()).collect();
+        assert_eq!(got, expected.iter().map(|n| n.to_vec()).collect::<Vec<_>>());
+        assert!(matches!(set.get(Symbol::intern(b"m9")), Some(Value::Int(1))));
     }
 }
