@@ -86,4 +86,20 @@ impl Env {
             value => Some(value.clone()),
         }
     }
+
+    /// The integer a variable refers to if it is one and needs no
+    /// evaluation, read in place (arithmetic operands, `toString` of an
+    /// integer), with no copy of the value to make and drop.
+    #[inline(always)]
+    pub fn lookup_int(&self, slot: Slot) -> Option<i64> {
+        let frame = self.ancestor(slot.depth);
+        match frame.0.slots.get(slot.index as usize)?.get()? {
+            Value::Int(n) => Some(*n),
+            Value::Thunk(thunk) => match thunk.value()? {
+                Value::Int(n) => Some(*n),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
 }

@@ -99,14 +99,16 @@ fn to_string_of_int(part: &Expr, env: &Env) -> Option<i64> {
     if !app.args.is_empty() || app.op.name != "toString" {
         return None;
     }
-    let value = match &**arg {
-        Expr::Const(value) => value.clone(),
-        Expr::Var(slot, _) => env.lookup_evaluated(*slot)?,
-        Expr::BinOp(op, lhs, rhs, _) => cheap_int_op(*op, lhs, rhs, env)?,
-        _ => return None,
-    };
-    match value {
-        Value::Int(n) => Some(n),
+    match &**arg {
+        Expr::Const(Value::Int(n)) => Some(*n),
+        Expr::Var(slot, _) => env.lookup_int(*slot),
+        Expr::BinOp(op, lhs, rhs, _) => match cheap_int_op(*op, lhs, rhs, env)? {
+            Value::Int(n) => Some(n),
+            other => {
+                other.dispose();
+                None
+            }
+        },
         _ => None,
     }
 }

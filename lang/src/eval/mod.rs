@@ -877,12 +877,7 @@ type PrimOpArgs = smallvec::SmallVec<[Value; 3]>;
 fn cheap_int_op(op: crate::ir::BinOp, lhs: &Expr, rhs: &Expr, env: &Env) -> Option<Value> {
     let operand = |expr: &Expr| match expr {
         Expr::Const(Value::Int(n)) => Some(*n),
-        Expr::Var(slot, _) => {
-            let value = env.lookup_evaluated(*slot)?;
-            let n = if let Value::Int(n) = value { Some(n) } else { None };
-            value.dispose();
-            n
-        }
+        Expr::Var(slot, _) => env.lookup_int(*slot),
         _ => None,
     };
     ops::int_fast_path(op, operand(lhs)?, operand(rhs)?)
