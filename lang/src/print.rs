@@ -34,7 +34,7 @@ fn identity(value: &Value, cell: Option<usize>) -> Option<usize> {
 fn print_element(value: &Value, out: &mut Vec<u8>, seen: &mut HashSet<usize>) {
     match value {
         Value::Thunk(thunk) => match thunk.peek() {
-            Some(inner) => print_into(&inner, Some(Rc::as_ptr(&thunk.0) as usize), out, seen),
+            Some(inner) => print_into(&inner, Some(thunk.id()), out, seen),
             None => out.extend_from_slice(b"<CODE>"),
         },
         other => print_into(other, None, out, seen),

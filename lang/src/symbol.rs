@@ -15,6 +15,9 @@ pub struct Symbol(u32);
 #[derive(Default)]
 struct Interner {
     names: Vec<Rc<[u8]>>,
+    /// [`name_prefix`] of each name, which decides most comparisons of
+    /// names without reading them (sorting and merging attribute sets).
+    prefixes: Vec<u64>,
     ids: FxHashMap<Rc<[u8]>, u32>,
 }
 
@@ -33,6 +36,7 @@ impl Symbol {
             let id = interner.names.len() as u32;
             let rc: Rc<[u8]> = Rc::from(name);
             interner.names.push(rc.clone());
+            interner.prefixes.push(name_prefix(name));
             interner.ids.insert(rc, id);
             Symbol(id)
         })
@@ -60,16 +64,16 @@ impl Symbol {
         if self == other {
             return std::cmp::Ordering::Equal;
         }
-        INTERNER.with(|cell| {
-            let interner = cell.borrow();
-            interner.names[self.0 as usize].cmp(&interner.names[other.0 as usize])
-        })
+        Symbol::with_names(|names| names.cmp(self, other))
     }
 
     /// Runs `f` with a function from symbols to their names, borrowing the
     /// interner once for many comparisons (sorting, merging sets).
     pub fn with_names<R>(f: impl FnOnce(&Names<'_>) -> R) -> R {
-        INTERNER.with(|cell| f(&Names(&cell.borrow().names)))
+        INTERNER.with(|cell| {
+            let interner = cell.borrow();
+            f(&Names { names: &interner.names, prefixes: &interner.prefixes })
+        })
     }
 
     /// Runs `f` on the name's bytes without cloning them.
@@ -79,13 +83,38 @@ impl Symbol {
 }
 
 /// The interner's names, borrowed once (see [`Symbol::with_names`]).
-pub struct Names<'a>(&'a [Rc<[u8]>]);
+pub struct Names<'a> {
+    names: &'a [Rc<[u8]>],
+    prefixes: &'a [u64],
+}
 
 impl Names<'_> {
     /// The name of a symbol.
     pub fn get(&self, symbol: Symbol) -> &[u8] {
-        &self.0[symbol.0 as usize]
+        &self.names[symbol.0 as usize]
     }
+
+    /// Compares two symbols by the bytes of their names (Nix's order of
+    /// attribute names), reading the names only when their first eight
+    /// bytes are the same.
+    #[inline]
+    pub fn cmp(&self, a: Symbol, b: Symbol) -> std::cmp::Ordering {
+        if a == b {
+            return std::cmp::Ordering::Equal;
+        }
+        let (a, b) = (a.0 as usize, b.0 as usize);
+        self.prefixes[a].cmp(&self.prefixes[b]).then_with(|| self.names[a].cmp(&self.names[b]))
+    }
+}
+
+/// The first eight bytes of a name, padded with zeros, as a big-endian
+/// number: names whose prefixes differ are ordered as their prefixes are
+/// (a zero byte of padding sorts like the end of a shorter name).
+fn name_prefix(name: &[u8]) -> u64 {
+    let mut prefix = [0u8; 8];
+    let length = name.len().min(8);
+    prefix[..length].copy_from_slice(&name[..length]);
+    u64::from_be_bytes(prefix)
 }
 
 impl std::fmt::Display for Symbol {

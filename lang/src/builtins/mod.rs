@@ -23,7 +23,7 @@ pub use json::value_to_json;
 use crate::error::{EvalError, EvalResult};
 use crate::eval::{EvalOptions, Vm, type_error};
 use crate::symbol::Symbol;
-use crate::value::{Attr, Attrs, NixStr, PrimOpApp, Thunk, ThunkState, Value};
+use crate::value::{Attr, Attrs, NixStr, PrimOpApp, Thunk, Value};
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -117,10 +117,10 @@ pub fn globals(options: &EvalOptions) -> HashMap<Symbol, Value> {
     add("nixPath", Value::list(nix_path));
 
     // `builtins.builtins` refers to the set itself.
-    let cell = Thunk(Rc::new(std::cell::RefCell::new(ThunkState::Blackhole)));
+    let cell = Thunk::placeholder();
     add("builtins", Value::Thunk(cell.clone()));
     let builtins = Value::attrs(Attrs::from_unsorted(entries));
-    *cell.0.borrow_mut() = ThunkState::Done(builtins.clone());
+    cell.set_value(builtins.clone());
 
     let Value::Attrs(set) = &builtins else { unreachable!("built above") };
     let mut globals = HashMap::new();

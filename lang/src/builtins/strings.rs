@@ -285,7 +285,7 @@ fn base_name_of(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
 fn dir_of(vm: &mut Vm, args: &[Value]) -> EvalResult<Value> {
     let value = vm.force(&args[0])?;
     if let Value::Path(path) = &value {
-        return Ok(Value::Path(Rc::from(crate::path::dir_name(path))));
+        return Ok(Value::Path(Rc::new(crate::path::dir_name(path).to_string())));
     }
     let s = vm.coerce_to_string(&value, CoerceMode::Interpolation, false)?;
     let dir = map_path_bytes(s.as_bytes(), crate::path::dir_name);

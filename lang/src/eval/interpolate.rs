@@ -1,12 +1,13 @@
 //! String interpolation (`"a${b}c"`), with `${toString n}` of an integer
-//! written straight into the result.
+//! written straight into the result, and short results that need no
+//! evaluation (`"m${toString i}"` with `i` known) built on the stack.
 
 use super::coerce::{ArrayString, format_int};
 use super::{CoerceMode, Env, Vm, at, cheap_int_op};
 use crate::error::EvalResult;
 use crate::ir::Expr;
 use crate::source::Span;
-use crate::value::{NixStr, StringBuilder, Value};
+use crate::value::{NixStr, ShortBytes, StringBuilder, Value};
 use smallvec::SmallVec;
 use std::rc::Rc;
 
@@ -31,6 +32,9 @@ impl Vm {
     /// Evaluates the parts of an interpolated string and concatenates them.
     #[inline(never)]
     pub(super) fn interpolate(&mut self, parts: &[Rc<Expr>], env: &Env, span: Span) -> EvalResult<Value> {
+        if let Some(short) = short_interpolation(parts, env) {
+            return Ok(Value::String(NixStr::new(short)));
+        }
         let mut pieces: SmallVec<[Piece; 4]> = SmallVec::new();
         for part in parts {
             if let Some(n) = to_string_of_int(part, env) {
@@ -62,6 +66,28 @@ impl Vm {
     }
 }
 
+/// The result of an interpolation whose parts need no evaluation (string
+/// constants, evaluated string variables, `toString` of a known integer),
+/// have no context, and together fit in a string's inline storage; `None`
+/// otherwise, before anything has been evaluated.
+fn short_interpolation(parts: &[Rc<Expr>], env: &Env) -> Option<ShortBytes> {
+    let mut short = ShortBytes::new();
+    for part in parts {
+        let fits = match &**part {
+            Expr::Const(Value::String(s)) if !s.has_context() => short.push(s.as_bytes()),
+            Expr::Var(slot, _) => match env.lookup_evaluated(*slot)? {
+                Value::String(s) if !s.has_context() => short.push(s.as_bytes()),
+                _ => false,
+            },
+            _ => short.push_int(to_string_of_int(part, env)?),
+        };
+        if !fits {
+            return None;
+        }
+    }
+    Some(short)
+}
+
 /// The integer `n` when `part` is `toString n` (the built-in, not a
 /// shadowing binding) and `n` is an integer needing no evaluation (a
 /// constant, an evaluated variable, or arithmetic on those). Calling the
@@ -73,14 +99,16 @@ fn to_string_of_int(part: &Expr, env: &Env) -> Option<i64> {
     if !app.args.is_empty() || app.op.name != "toString" {
         return None;
     }
-    let value = match &**arg {
-        Expr::Const(value) => value.clone(),
-        Expr::Var(slot, _) => env.lookup_evaluated(*slot)?,
-        Expr::BinOp(op, lhs, rhs, _) => cheap_int_op(*op, lhs, rhs, env)?,
-        _ => return None,
-    };
-    match value {
-        Value::Int(n) => Some(n),
+    match &**arg {
+        Expr::Const(Value::Int(n)) => Some(*n),
+        Expr::Var(slot, _) => env.lookup_int(*slot),
+        Expr::BinOp(op, lhs, rhs, _) => match cheap_int_op(*op, lhs, rhs, env)? {
+            Value::Int(n) => Some(n),
+            other => {
+                other.dispose();
+                None
+            }
+        },
         _ => None,
     }
 }

@@ -461,14 +461,14 @@ impl Vm {
     }
 
     fn force_thunk(&mut self, thunk: &Thunk) -> EvalResult<Value> {
-        if let ThunkState::Done(value) = &*thunk.0.borrow() {
+        if let Some(value) = thunk.value() {
             return Ok(value.clone());
         }
         self.with_stack(|vm| vm.evaluate_thunk(thunk))
     }
 
     fn evaluate_thunk(&mut self, thunk: &Thunk) -> EvalResult<Value> {
-        let state = std::mem::replace(&mut *thunk.0.borrow_mut(), ThunkState::Blackhole);
+        let state = thunk.take_pending();
         let result = match &state {
             ThunkState::Suspended(expr, env) => self.eval(expr, env),
             ThunkState::Apply(function, argument) => {
@@ -476,18 +476,17 @@ impl Vm {
                 self.call(function, argument.clone(), None)
             }
             ThunkState::Blackhole => Err(EvalError::new(ErrorKind::InfiniteRecursion)),
-            ThunkState::Done(value) => Ok(value.clone()),
         };
         match result {
             Ok(value) => {
-                *thunk.0.borrow_mut() = ThunkState::Done(value.clone());
+                thunk.set_value(value.clone());
                 Ok(value)
             }
             Err(error) => {
                 // Restore the thunk so that a caught error is raised again
                 // when the value is needed once more.
                 if !matches!(state, ThunkState::Blackhole) {
-                    *thunk.0.borrow_mut() = state;
+                    thunk.restore_pending(state);
                 }
                 Err(error)
             }
@@ -878,12 +877,7 @@ type PrimOpArgs = smallvec::SmallVec<[Value; 3]>;
 fn cheap_int_op(op: crate::ir::BinOp, lhs: &Expr, rhs: &Expr, env: &Env) -> Option<Value> {
     let operand = |expr: &Expr| match expr {
         Expr::Const(Value::Int(n)) => Some(*n),
-        Expr::Var(slot, _) => {
-            let value = env.lookup_evaluated(*slot)?;
-            let n = if let Value::Int(n) = value { Some(n) } else { None };
-            value.dispose();
-            n
-        }
+        Expr::Var(slot, _) => env.lookup_int(*slot),
         _ => None,
     };
     ops::int_fast_path(op, operand(lhs)?, operand(rhs)?)

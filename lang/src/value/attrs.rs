@@ -6,10 +6,16 @@ use crate::symbol::Symbol;
 use rustc_hash::FxHashMap;
 use std::cell::OnceCell;
 use std::cmp::Ordering;
+use std::rc::Rc;
 
 /// Sets up to this size are searched linearly; larger ones get a hash index
 /// on their first lookup.
 const LINEAR_SEARCH_MAX: usize = 16;
+
+/// Position of each name in a large set, built on the first lookup. Sets
+/// with the same names in the same order (an update that only replaces
+/// values, as overlays do) share one index, so it is built once for all.
+type SharedIndex = Rc<OnceCell<FxHashMap<Symbol, u32>>>;
 
 /// One attribute: its name, its value, and where it was defined (if known).
 #[derive(Clone, Debug)]
@@ -27,8 +33,8 @@ pub struct Attr {
 #[derive(Clone, Debug, Default)]
 pub struct Attrs {
     entries: Vec<Attr>,
-    /// Position of each name, built on the first lookup of a large set.
-    index: OnceCell<FxHashMap<Symbol, u32>>,
+    /// The index of a large set; `None` for a small one.
+    index: Option<SharedIndex>,
 }
 
 impl Attrs {
@@ -40,15 +46,22 @@ impl Attrs {
     /// Builds a set from entries in any order; for duplicate names the first
     /// entry wins (as `listToAttrs` requires).
     pub fn from_unsorted(mut entries: Vec<Attr>) -> Attrs {
-        Symbol::with_names(|names| entries.sort_by(|a, b| names.get(a.name).cmp(names.get(b.name))));
+        Symbol::with_names(|names| entries.sort_by(|a, b| names.cmp(a.name, b.name)));
         entries.dedup_by(|later, earlier| later.name == earlier.name);
-        Attrs { entries, index: OnceCell::new() }
+        Attrs::with_new_index(entries)
     }
 
     /// Builds a set from entries already sorted by name with no duplicates.
     pub fn from_sorted(entries: Vec<Attr>) -> Attrs {
         debug_assert!(entries.windows(2).all(|w| w[0].name.cmp_name(w[1].name) == Ordering::Less));
-        Attrs { entries, index: OnceCell::new() }
+        Attrs::with_new_index(entries)
+    }
+
+    /// A set of sorted entries with an index of its own (not yet built)
+    /// if it is large.
+    fn with_new_index(entries: Vec<Attr>) -> Attrs {
+        let index = (entries.len() > LINEAR_SEARCH_MAX).then(SharedIndex::default);
+        Attrs { entries, index }
     }
 
     /// Number of attributes.
@@ -73,10 +86,10 @@ impl Attrs {
 
     /// Finds an attribute by name.
     pub fn get_attr(&self, name: Symbol) -> Option<&Attr> {
-        if self.entries.len() <= LINEAR_SEARCH_MAX {
+        let Some(index) = &self.index else {
             return self.entries.iter().find(|a| a.name == name);
-        }
-        let index = self.index.get_or_init(|| {
+        };
+        let index = index.get_or_init(|| {
             self.entries.iter().enumerate().map(|(position, attr)| (attr.name, position as u32)).collect()
         });
         index.get(&name).map(|&position| &self.entries[position as usize])
@@ -99,12 +112,7 @@ impl Attrs {
         let (mut i, mut j) = (0, 0);
         Symbol::with_names(|names| {
             while i < a.len() && j < b.len() {
-                let order = if a[i].name == b[j].name {
-                    Ordering::Equal
-                } else {
-                    names.get(a[i].name).cmp(names.get(b[j].name))
-                };
-                match order {
+                match names.cmp(a[i].name, b[j].name) {
                     Ordering::Less => {
                         merged.push(a[i].clone());
                         i += 1;
@@ -123,6 +131,39 @@ impl Attrs {
         });
         merged.extend_from_slice(&a[i..]);
         merged.extend_from_slice(&b[j..]);
-        Attrs { entries: merged, index: OnceCell::new() }
+        if merged.len() == a.len() {
+            // Every name of `other` replaced one of `self`: the names and
+            // their positions are those of `self`.
+            return Attrs { entries: merged, index: self.index.clone() };
+        }
+        Attrs::with_new_index(merged)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Attr, Attrs};
+    use crate::symbol::Symbol;
+    use crate::value::Value;
+
+    fn attr(name: &[u8], value: i64) -> Attr {
+        Attr { name: Symbol::intern(name), value: Value::Int(value), span: None }
+    }
+
+    /// Names sort by their bytes, including names that share their first
+    /// eight bytes, contain zero bytes or end where another goes on; for a
+    /// repeated name the first entry wins.
+    #[test]
+    fn unsorted_entries_are_ordered_by_name_bytes_first_entry_winning() {
+        let names: [&[u8]; 10] =
+            [b"m10", b"m9", b"abcdefghij", b"abcdefgh", b"abcdefghi", b"ab", b"ab\0", b"ab\0c", b"", b"\xff"];
+        let mut entries: Vec<Attr> = names.iter().enumerate().map(|(i, name)| attr(name, i as i64)).collect();
+        entries.push(attr(b"m9", 100));
+        let set = Attrs::from_unsorted(entries);
+        let mut expected: Vec<&[u8]> = names.to_vec();
+        expected.sort();
+        let got: Vec<Vec<u8>> = set.iter().map(|a| a.name.bytes().to_vec()).collect();
+        assert_eq!(got, expected.iter().map(|n| n.to_vec()).collect::<Vec<_>>());
+        assert!(matches!(set.get(Symbol::intern(b"m9")), Some(Value::Int(1))));
     }
 }

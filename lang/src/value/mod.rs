@@ -6,6 +6,7 @@ mod string;
 mod thunk;
 
 pub use attrs::{Attr, Attrs};
+pub(crate) use string::ShortBytes;
 pub use string::{Context, ContextElement, IntoStrBytes, NixStr, StrBytes, StringBuilder};
 pub use thunk::{Thunk, ThunkState};
 
@@ -28,8 +29,11 @@ pub enum Value {
     Float(f64),
     /// A string with its context.
     String(Rc<NixStr>),
-    /// An absolute, normalised path.
-    Path(Rc<str>),
+    /// An absolute, normalised path. Behind one thin pointer (not an
+    /// `Rc<str>`, whose pointer is two words) so that a value is 16 bytes:
+    /// paths are rare, and every list element, attribute, environment slot
+    /// and thunk holds values.
+    Path(Rc<String>),
     /// An attribute set.
     Attrs(Rc<Attrs>),
     /// A list.
@@ -187,5 +191,17 @@ impl Value {
             Value::Thunk(thunk) => thunk.peek().unwrap_or_else(|| self.clone()),
             other => other.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Value;
+
+    /// Every container holds values, so their size multiplies: a value is
+    /// its tag and one word.
+    #[test]
+    fn a_value_is_two_words() {
+        assert_eq!(std::mem::size_of::<Value>(), 16);
     }
 }

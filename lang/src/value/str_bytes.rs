@@ -73,6 +73,49 @@ impl StrBytes {
     }
 }
 
+/// Bytes gathered on the stack for a string that fits inline, which then
+/// becomes a [`StrBytes`] without another copy (short interpolations).
+pub(crate) struct ShortBytes {
+    len: u8,
+    bytes: [u8; INLINE_CAPACITY],
+}
+
+impl ShortBytes {
+    /// No bytes yet.
+    #[inline]
+    pub(crate) fn new() -> ShortBytes {
+        ShortBytes { len: 0, bytes: [0; INLINE_CAPACITY] }
+    }
+
+    /// Appends `piece`, or returns `false` (leaving the contents as they
+    /// were) when the result would not fit inline.
+    #[inline]
+    #[must_use]
+    pub(crate) fn push(&mut self, piece: &[u8]) -> bool {
+        let at = self.len as usize;
+        let Some(end) = at.checked_add(piece.len()).filter(|&end| end <= INLINE_CAPACITY) else { return false };
+        self.bytes[at..end].copy_from_slice(piece);
+        self.len = end as u8;
+        true
+    }
+
+    /// Appends the decimal digits of `n` (as `toString` writes them), or
+    /// returns `false` (leaving the contents as they were) when they would
+    /// not fit inline.
+    #[inline]
+    #[must_use]
+    pub(crate) fn push_int(&mut self, n: i64) -> bool {
+        self.push(itoa::Buffer::new().format(n).as_bytes())
+    }
+}
+
+impl IntoStrBytes for ShortBytes {
+    #[inline]
+    fn into_str_bytes(self) -> StrBytes {
+        StrBytes(Repr::Inline { len: self.len, bytes: self.bytes })
+    }
+}
+
 impl PartialEq for StrBytes {
     fn eq(&self, other: &StrBytes) -> bool {
         self.as_slice() == other.as_slice()
@@ -153,6 +196,32 @@ mod tests {
             let inline = matches!(StrBytes::from_vec(text.clone()).0, Repr::Inline { .. });
             assert_eq!(inline, len <= INLINE_CAPACITY);
         }
+    }
+
+    #[test]
+    fn short_bytes_fill_up_to_the_inline_capacity() {
+        let mut short = super::ShortBytes::new();
+        assert!(short.push(b"m"));
+        assert!(short.push(&[b'9'; INLINE_CAPACITY - 1]));
+        assert!(!short.push(b"x"));
+        let bytes = super::IntoStrBytes::into_str_bytes(short);
+        assert_eq!(bytes.as_slice().len(), INLINE_CAPACITY);
+        assert_eq!(bytes, StrBytes::copy_from(bytes.as_slice()));
+    }
+
+    #[test]
+    fn short_bytes_write_integers_as_to_string_does() {
+        for n in [0, 7, 10, 99, 100, 4999, -1, -10, 123_456_789, i64::MAX, i64::MIN] {
+            let mut short = super::ShortBytes::new();
+            assert!(short.push(b"m"));
+            assert!(short.push_int(n));
+            let bytes = super::IntoStrBytes::into_str_bytes(short);
+            assert_eq!(bytes.as_slice(), format!("m{n}").as_bytes());
+        }
+        let mut full = super::ShortBytes::new();
+        assert!(full.push(b"0123456789"));
+        assert!(!full.push_int(i64::MIN));
+        assert!(full.push_int(i64::MAX / 10_000_000));
     }
 
     #[test]

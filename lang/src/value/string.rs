@@ -1,5 +1,6 @@
 //! Nix strings: byte strings that carry a context.
 
+pub(crate) use super::str_bytes::ShortBytes;
 pub use super::str_bytes::{IntoStrBytes, StrBytes};
 use std::collections::BTreeSet;
 use std::rc::Rc;
