@@ -311,8 +311,22 @@ impl Builder for ConvertBuilder {
         }
         std::fs::set_permissions(&image, std::fs::Permissions::from_mode(0o644))
             .map_err(|e| BuildError::io("setting the mode of", &image, e))?;
-        qemu::check(ctx.log, target, &image)?;
-        qemu::info(ctx.log, target, &image, virtual_size)?;
+        // Two read-only looks at the image: at the same time.
+        let (checked, inspected) = std::thread::scope(|scope| {
+            let info = scope.spawn(|| {
+                let mut log = Vec::new();
+                let inspected = qemu::info(&mut log, target, &image, virtual_size);
+                (log, inspected)
+            });
+            let checked = qemu::check(ctx.log, target, &image);
+            let inspected = info.join().unwrap_or_else(|_| {
+                (Vec::new(), Err(BuildError::Failed("the thread running qemu-img info stopped".into())))
+            });
+            (checked, inspected)
+        });
+        ctx.log.write_all(&inspected.0).ok();
+        checked?;
+        inspected.1?;
         let out = ctx.out.clone();
         std::fs::rename(&image, &out).map_err(|e| BuildError::io("moving the image to", &out, e))
     }

@@ -14,6 +14,7 @@ use std::ffi::OsStr;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 /// The program; found on `PATH`.
 const QEMU_IMG: &str = "qemu-img";
@@ -47,12 +48,21 @@ fn run_ok(log: &mut dyn Write, what: &str, args: &[&OsStr]) -> Result<Output, Bu
 }
 
 /// Logs qemu-img's version: it decides the bytes of qcow2, VMDK and VHDX
-/// layouts, so a log of a build says which one wrote it.
+/// layouts, so a log of a build says which one wrote it. qemu-img is asked
+/// once per process; later conversions log the same lines.
 pub(super) fn version(log: &mut dyn Write) -> Result<(), BuildError> {
-    let output = run_ok(log, "--version", &["--version".as_ref()])?;
-    if output.stdout.is_empty() {
+    static ASKED: OnceLock<Vec<u8>> = OnceLock::new();
+    if let Some(lines) = ASKED.get() {
+        log.write_all(lines).ok();
+        return Ok(());
+    }
+    let mut lines = Vec::new();
+    let asked = run_ok(&mut lines, "--version", &["--version".as_ref()]);
+    log.write_all(&lines).ok();
+    if asked?.stdout.is_empty() {
         return Err(BuildError::Failed(format!("{QEMU_IMG} --version printed nothing")));
     }
+    let _ = ASKED.set(lines);
     Ok(())
 }
 
