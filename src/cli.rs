@@ -101,7 +101,7 @@ pub struct BuildArgs {
     /// How many steps may build at once (default: the number of CPUs).
     #[arg(short = 'j', long = "jobs")]
     pub jobs: Option<usize>,
-    /// Show what would be built or reused, without building.
+    /// Show what would be built, substituted from a binary cache or reused, without building or downloading.
     #[arg(long)]
     pub dry_run: bool,
     /// Keep building independent steps after a failure.

@@ -137,6 +137,28 @@ impl Setup {
         assert!(output.status.success(), "push again: {}", stderr(&output));
         assert!(stderr(&output).contains("pushed 0 object(s)"), "a second push uploads nothing: {}", stderr(&output));
 
+        // A dry run says so from the signed manifests alone: every step,
+        // the later ones by the content keys the earlier outputs give.
+        let public = self.public.to_str().expect("utf-8");
+        let example = scratch_example();
+        let args =
+            ["build", "--dry-run", example.to_str().expect("utf-8"), "--substituter", cache, "--trusted-key", public];
+        let output = self
+            .project
+            .command(&args)
+            .env("IMGX_STORE", self.project.dir.join("store-dry-run"))
+            .envs(self.env.iter().cloned())
+            .output()
+            .expect("imgx runs");
+        let printed = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(printed.contains(&format!("these {} step(s) will be substituted:", self.steps)), "{printed}");
+        assert!(!printed.contains("will be built"), "{printed}");
+        assert!(printed.contains(&format!("from {cache}")), "{printed}");
+        let objects = self.project.dir.join("store-dry-run/objects");
+        let downloaded = std::fs::read_dir(&objects).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(downloaded, 0, "a dry run downloads no object");
+
         // Everything comes from the cache, with the same outputs.
         let (output, events) = self.substituting("store-substituted", cache);
         assert!(output.status.success(), "{}", stderr(&output));

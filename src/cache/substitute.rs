@@ -96,6 +96,28 @@ impl Substituters {
     /// cache had an acceptable one; what was refused on the way is passed
     /// to `warn`.
     pub fn substitute(&self, store: &Store, keys: &[String], warn: &dyn Fn(&str)) -> Option<Substituted> {
+        self.find(keys, warn, |cache, manifest, bad_objects| self.fetch(cache, store, manifest, bad_objects))
+    }
+
+    /// Which output a cache would give for any of `keys`, from its signed
+    /// manifest, without downloading it: what `imgx build --dry-run`
+    /// reports. The object itself is checked only when it is substituted.
+    pub fn query(&self, keys: &[String], warn: &dyn Fn(&str)) -> Option<Substituted> {
+        self.find(keys, warn, |cache, manifest, _| {
+            Ok(manifest.output_hash().map(|output| Substituted { output, cache: cache.transport.url().to_owned() }))
+        })
+    }
+
+    /// Asks the caches, by priority, for the trusted manifest of each of
+    /// `keys` in turn, and gives each one found to `take` until it returns
+    /// an output. Caches that cannot be reached are marked dead; refusals
+    /// are passed to `warn`.
+    fn find(
+        &self,
+        keys: &[String],
+        warn: &dyn Fn(&str),
+        mut take: impl FnMut(&Cache, Manifest, &[ObjectHash]) -> Result<Option<Substituted>, Miss>,
+    ) -> Option<Substituted> {
         if self.caches.is_empty() {
             return None;
         }
@@ -106,7 +128,11 @@ impl Substituters {
                 if cache.dead.load(Ordering::Relaxed) {
                     break;
                 }
-                match self.try_key(cache, store, key, &bad_objects) {
+                let found = self.manifest(cache, key).and_then(|manifest| match manifest {
+                    Some(manifest) => take(cache, manifest, &bad_objects),
+                    None => Ok(None),
+                });
+                match found {
                     Ok(Some(found)) => return Some(found),
                     Ok(None) => {}
                     // Several workers may find it dead at once: one warns.
@@ -128,15 +154,9 @@ impl Substituters {
         None
     }
 
-    /// One key in one cache; `bad_objects` were refused from this cache
-    /// already (another cache's copy may be fine).
-    fn try_key(
-        &self,
-        cache: &Cache,
-        store: &Store,
-        key: &str,
-        bad_objects: &[ObjectHash],
-    ) -> Result<Option<Substituted>, Miss> {
+    /// The manifest of `key` in one cache, if it has one that a trusted key
+    /// signed and that this imgx can use.
+    fn manifest(&self, cache: &Cache, key: &str) -> Result<Option<Manifest>, Miss> {
         if !format::is_key(key) {
             return Ok(None);
         }
@@ -166,6 +186,20 @@ impl Substituters {
                 "ignoring the manifest of {short} from {url}: it names references, which this imgx cannot substitute"
             )));
         }
+        Ok(Some(manifest))
+    }
+
+    /// Downloads, checks and registers the object a trusted manifest
+    /// names; `bad_objects` were refused from this cache already (another
+    /// cache's copy may be fine).
+    fn fetch(
+        &self,
+        cache: &Cache,
+        store: &Store,
+        manifest: Manifest,
+        bad_objects: &[ObjectHash],
+    ) -> Result<Option<Substituted>, Miss> {
+        let url = cache.transport.url();
         let Some(output) = manifest.output_hash() else { return Ok(None) };
         let found = || Ok(Some(Substituted { output, cache: url.to_owned() }));
         if matches!(store.object_info(&output), Ok(Some(_))) {

@@ -1,9 +1,12 @@
 //! `imgx build`: evaluate, plan, build what is missing, link the results.
 
 use super::{EXIT_BUILD_FAILED, EXIT_STORE, Failure, evaluate_targets, open_store};
+use crate::cache::substitute::Substituters;
 use crate::cli::BuildArgs;
 use crate::scheduler::{self, BuildOptions, Outcome};
-use imgx_store::Store;
+use imgx_builders::StepKey;
+use imgx_store::{ObjectHash, Store};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub fn run(args: BuildArgs) -> Result<(), Failure> {
@@ -23,7 +26,8 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
         println!("{event}");
     }
     if args.dry_run {
-        return dry_run(&store, &evaluated);
+        let substituters = super::push::substituters(&args.substitute)?;
+        return dry_run(&store, &evaluated, substituters.as_deref());
     }
     let report = build_all(&store, &evaluated, &args)?;
     if args.check.check {
@@ -99,17 +103,67 @@ fn link_result(store: &Store, link: &Path, output: &imgx_store::hash::ObjectHash
     store.create_out_link(&absolute, output).map_err(|e| Failure::with_code(miette::miette!("{e}"), EXIT_STORE))
 }
 
-fn dry_run(store: &Store, evaluated: &super::Evaluated) -> Result<(), Failure> {
+/// What a build would do, without building: which steps are built, which
+/// are reused because their content key is realised here, and which a
+/// binary cache has (from its signed manifests; nothing is downloaded).
+/// Outputs found this way make the content keys of later steps known, as
+/// they would be during the build.
+fn dry_run(store: &Store, evaluated: &super::Evaluated, substituters: Option<&Substituters>) -> Result<(), Failure> {
     let plan = scheduler::plan(store, &evaluated.steps, &evaluated.targets)
         .map_err(|e| Failure::with_code(miette::miette!("{e}"), EXIT_STORE))?;
     if plan.pending.is_empty() {
         println!("nothing to build: all {} step(s) are cached", plan.cached.len());
         return Ok(());
     }
-    println!("these {} step(s) will be built (or reused if an input is rebuilt identically):", plan.pending.len());
+    let mut known: BTreeMap<StepKey, ObjectHash> = plan.cached.clone();
+    let (mut built, mut reused, mut substituted) = (Vec::new(), Vec::new(), Vec::new());
+    let warn = |message: &str| eprintln!("warning: {message}");
     for key in &plan.pending {
         let step = &evaluated.steps[key];
-        println!("  {} ({}, {})", step.name, step.kind, key.short());
+        let content_key =
+            if step.input_steps().all(|input| known.contains_key(&input)) { step.content_key(&known) } else { None };
+        let realised = match &content_key {
+            Some(content_key) => store
+                .realisation(&content_key.to_hex())
+                .map_err(|e| Failure::with_code(miette::miette!("{e}"), EXIT_STORE))?,
+            None => None,
+        };
+        if let Some(realisation) = realised {
+            known.insert(*key, realisation.output);
+            reused.push(key);
+            continue;
+        }
+        let keys: Vec<String> = content_key.iter().chain([key]).map(StepKey::to_hex).collect();
+        match substituters.and_then(|caches| caches.query(&keys, &warn)) {
+            Some(found) => {
+                known.insert(*key, found.output);
+                substituted.push((key, found.cache));
+            }
+            None => built.push(key),
+        }
+    }
+    let describe = |key: &StepKey| {
+        let step = &evaluated.steps[key];
+        format!("{} ({}, {})", step.name, step.kind, key.short())
+    };
+    if !built.is_empty() {
+        let hedge = if substituters.is_some() { "" } else { " (or reused if an input is rebuilt identically)" };
+        println!("these {} step(s) will be built{hedge}:", built.len());
+        for key in built {
+            println!("  {}", describe(key));
+        }
+    }
+    if !substituted.is_empty() {
+        println!("these {} step(s) will be substituted:", substituted.len());
+        for (key, cache) in substituted {
+            println!("  {} from {cache}", describe(key));
+        }
+    }
+    if !reused.is_empty() {
+        println!("these {} step(s) will be reused (an identical build of their inputs is recorded):", reused.len());
+        for key in reused {
+            println!("  {}", describe(key));
+        }
     }
     if !plan.cached.is_empty() {
         println!("{} step(s) are cached", plan.cached.len());
