@@ -165,6 +165,21 @@ fn check_name(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Fails when `tree` needs more than `len` bytes of 4 KiB blocks: the
+/// error every file system's maker gives, naming the partition (`what`),
+/// before or instead of the tool's own.
+pub fn check_fits(what: &str, tree: &Tree, len: u64) -> Result<(), BuildError> {
+    let (bytes, count) = tree.usage(4096);
+    if bytes > len {
+        return Err(failed(format!(
+            "{what}: the contents ({} in {count} entries) do not fit in its {}",
+            super::layout::human(bytes),
+            super::layout::human(len)
+        )));
+    }
+    Ok(())
+}
+
 /// Extended attribute names of a host file (not following symlinks).
 #[allow(unsafe_code)]
 fn host_xattr_names(path: &Path) -> Vec<String> {

@@ -153,14 +153,8 @@ pub fn make(
     });
     log.write_all(&mkfs_log).ok();
     let tree = tree?;
+    super::attributes::check_fits(&what, &tree, partition.len)?;
     let (bytes, count) = tree.usage(4096);
-    if bytes > partition.len {
-        return Err(BuildError::Failed(format!(
-            "{what}: the contents ({} in {count} entries) do not fit in its {}",
-            human(bytes),
-            human(partition.len)
-        )));
-    }
     made.map_err(|error| {
         let text = error.to_string();
         if text.contains("Could not allocate") || text.contains("No free space") || text.contains("Not enough space") {

@@ -52,14 +52,7 @@ pub fn make(
 ) -> Result<(), BuildError> {
     let what = partition.describe();
     let plan = plan(tree).map_err(|message| BuildError::Failed(format!("{what}: {message}")))?;
-    let (bytes, _) = tree.usage(4096);
-    if bytes > partition.len {
-        return Err(BuildError::Failed(format!(
-            "{what}: the contents ({}) do not fit in its {}",
-            human(bytes),
-            human(partition.len)
-        )));
-    }
+    super::attributes::check_fits(&what, tree, partition.len)?;
     let image = work.join(format!("part-{}.vfat", partition.index + 1));
     let file = File::create(&image).map_err(|e| BuildError::io("creating", &image, e))?;
     file.set_len(partition.len).map_err(|e| BuildError::io("sizing", &image, e))?;
