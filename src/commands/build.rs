@@ -117,6 +117,9 @@ fn dry_run(store: &Store, evaluated: &super::Evaluated, substituters: Option<&Su
     }
     let mut known: BTreeMap<StepKey, ObjectHash> = plan.cached.clone();
     let (mut built, mut reused, mut substituted) = (Vec::new(), Vec::new(), Vec::new());
+    // Whether a step to build waits for an input that is built too: it may
+    // then be reused, if that input comes out identical to an earlier build.
+    let mut may_be_reused = false;
     let warn = |message: &str| eprintln!("warning: {message}");
     for key in &plan.pending {
         let step = &evaluated.steps[key];
@@ -139,7 +142,10 @@ fn dry_run(store: &Store, evaluated: &super::Evaluated, substituters: Option<&Su
                 known.insert(*key, found.output);
                 substituted.push((key, found.cache));
             }
-            None => built.push(key),
+            None => {
+                may_be_reused |= content_key.is_none();
+                built.push(key);
+            }
         }
     }
     let describe = |key: &StepKey| {
@@ -147,7 +153,7 @@ fn dry_run(store: &Store, evaluated: &super::Evaluated, substituters: Option<&Su
         format!("{} ({}, {})", step.name, step.kind, key.short())
     };
     if !built.is_empty() {
-        let hedge = if substituters.is_some() { "" } else { " (or reused if an input is rebuilt identically)" };
+        let hedge = if may_be_reused { " (or reused if an input is rebuilt identically)" } else { "" };
         println!("these {} step(s) will be built{hedge}:", built.len());
         for key in built {
             println!("  {}", describe(key));
