@@ -14,6 +14,17 @@ use crate::hash::{self, ObjectHash};
 use crate::object::{ObjectInfo, ObjectKind};
 use crate::{Store, copy};
 
+/// How registration learns an object's name.
+#[derive(Clone, Copy)]
+enum Naming<'a> {
+    /// Hash the frozen output.
+    Computed,
+    /// Hash it, and refuse anything but this.
+    Expected(&'a ObjectHash),
+    /// Its writer hashed it: take this.
+    Known(ObjectHash),
+}
+
 /// An output that is frozen (read-only), synced and hashed, but not yet in
 /// `objects/`.
 #[derive(Debug)]
@@ -44,7 +55,7 @@ impl Store {
     /// to lookups, removed by [`Store::gc`] or a repairing
     /// [`Store::verify`] (or registered by the next identical build).
     pub fn register(&self, path: &Path) -> Result<ObjectInfo> {
-        self.register_checked(path, None)
+        self.register_named(path, Naming::Computed)
     }
 
     /// Registers the output at `path` as [`Store::register`] does, but only
@@ -52,12 +63,12 @@ impl Store {
     /// `expected`. Otherwise the output is removed and
     /// [`StoreError::HashMismatch`] returned, with nothing registered.
     ///
-    /// This is how content that comes from elsewhere (an object downloaded
-    /// from a binary cache) enters the store: the hash is checked on the
-    /// frozen tree, after which nothing can change it, and before the
-    /// object is published, so a wrong byte never becomes visible.
+    /// This is how content that comes from elsewhere enters the store when
+    /// its writer did not hash it: the hash is checked on the frozen tree,
+    /// after which nothing can change it, and before the object is
+    /// published, so a wrong byte never becomes visible.
     pub fn register_expected(&self, path: &Path, expected: &ObjectHash) -> Result<ObjectInfo> {
-        self.register_checked(path, Some(expected))
+        self.register_named(path, Naming::Expected(expected))
     }
 
     /// Registers the output at `path` as [`Store::register`] does, under
@@ -72,31 +83,25 @@ impl Store {
     /// changed since it was written; `imgx store verify` rehashes objects
     /// and finds one that was.
     pub fn register_hashed(&self, path: &Path, hash: ObjectHash) -> Result<ObjectInfo> {
-        self.check_in_scratch(path)?;
-        let _guard = self.shared_store_lock()?;
-        let prepared = match self.prepare_with(path, Some(hash)) {
-            Ok(prepared) => prepared,
-            Err(error) => {
-                let _ = remove_tree(path);
-                return Err(error);
-            }
-        };
-        self.publish(&prepared)?;
-        self.record(&prepared)
+        self.register_named(path, Naming::Known(hash))
     }
 
-    /// [`Store::register`], refusing a hash other than `expected`, if given.
-    fn register_checked(&self, path: &Path, expected: Option<&ObjectHash>) -> Result<ObjectInfo> {
+    /// Registration, with the object's name found as `naming` says.
+    fn register_named(&self, path: &Path, naming: Naming<'_>) -> Result<ObjectInfo> {
         self.check_in_scratch(path)?;
         let _guard = self.shared_store_lock()?;
-        let prepared = match self.prepare(path) {
+        let known = match naming {
+            Naming::Known(hash) => Some(hash),
+            Naming::Computed | Naming::Expected(_) => None,
+        };
+        let prepared = match self.prepare(path, known) {
             Ok(prepared) => prepared,
             Err(error) => {
                 let _ = remove_tree(path);
                 return Err(error);
             }
         };
-        if let Some(expected) = expected
+        if let Naming::Expected(expected) = naming
             && prepared.hash != *expected
         {
             let _ = remove_tree(path);
@@ -173,14 +178,9 @@ impl Store {
     /// one waits for the disk, the other for the CPU, and a large output
     /// that its builder did not sync (a converted image) costs the longer
     /// of the two instead of their sum. Both are done before this returns,
-    /// so nothing is published before it is durable.
-    pub(crate) fn prepare(&self, path: &Path) -> Result<Prepared> {
-        self.prepare_with(path, None)
-    }
-
-    /// [`Store::prepare`], taking the hash as `known` instead of computing
-    /// it when it is given.
-    fn prepare_with(&self, path: &Path, known: Option<ObjectHash>) -> Result<Prepared> {
+    /// so nothing is published before it is durable. A `known` hash (one
+    /// the output's writer computed) is taken instead of computed.
+    pub(crate) fn prepare(&self, path: &Path, known: Option<ObjectHash>) -> Result<Prepared> {
         let meta = fs::symlink_metadata(path).at("inspect", path)?;
         let mut to_sync = Vec::new();
         let (kind, size) = freeze(path, &meta, true, &mut to_sync)?;
@@ -323,7 +323,7 @@ mod tests {
         fs::write(&output, b"interrupted").unwrap();
 
         // Every step up to the rename, then "crash" (drop everything).
-        let prepared = store.prepare(&output).unwrap();
+        let prepared = store.prepare(&output, None).unwrap();
         store.publish(&prepared).unwrap();
         let hash = prepared.hash;
         drop(scratch);
@@ -383,7 +383,7 @@ mod tests {
             (scratch, tree)
         };
         let (scratch, tree) = build(&store);
-        let prepared = store.prepare(&tree).unwrap();
+        let prepared = store.prepare(&tree, None).unwrap();
         // Interrupted right after the rename, before the top directory was
         // made read-only.
         fs::rename(&prepared.source, store.object_path(&prepared.hash)).unwrap();
