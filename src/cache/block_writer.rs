@@ -55,22 +55,29 @@ pub(crate) struct BlockWriter {
 enum Sink {
     /// Written and hashed on the calling thread.
     Inline { file: File, hasher: Box<ContentHasher> },
-    /// Sent to the writing thread, which returns each buffer when it is done
-    /// with it and the file's content hash when the channel closes.
-    Threaded { runs: Option<SyncSender<Ready>>, spare: Receiver<AlignedBuf>, worker: Option<JoinHandle<Worked>> },
+    /// Sent to the writing thread.
+    Threaded(WritingThread),
+}
+
+/// The thread a large file's runs are written on. It returns each buffer
+/// when it is done with it, and the file's content hash when the channel
+/// closes; dropped half way (the unpacking failed), it is stopped.
+struct WritingThread {
+    runs: Option<SyncSender<Ready>>,
+    spare: Receiver<AlignedBuf>,
+    worker: Option<JoinHandle<Worked>>,
 }
 
 /// What the writing thread ends with.
 type Worked = io::Result<[u8; 32]>;
 
 /// Consecutive blocks of the file starting at block `first`, of which the
-/// first `filled` bytes are final (data or zeros).
+/// first `filled` bytes are final (data or zeros); empty while `filled` is
+/// zero.
 struct Run {
     buf: AlignedBuf,
     first: u64,
     filled: usize,
-    /// Whether the run holds anything yet.
-    active: bool,
 }
 
 /// A run that is ready to be written: its bytes up to `data` are the file's
@@ -92,7 +99,7 @@ impl BlockWriter {
         let capacity =
             if size >= THREADED_FROM { RUN_BLOCKS * BLOCK_LEN } else { size.div_ceil(BLOCK_LEN) * BLOCK_LEN };
         let capacity = usize::try_from(capacity.min(RUN_BLOCKS * BLOCK_LEN)).unwrap_or(usize::MAX);
-        let run = Run { buf: AlignedBuf::new(capacity), first: 0, filled: 0, active: false };
+        let run = Run { buf: AlignedBuf::new(capacity), first: 0, filled: 0 };
         let sink = if size >= THREADED_FROM {
             // A second descriptor for direct writes: O_DIRECT is refused at
             // open by file systems without it, which must not cost the file.
@@ -106,7 +113,7 @@ impl BlockWriter {
             let worker = std::thread::Builder::new()
                 .name("imgx-unpack-write".into())
                 .spawn(move || write_runs(file, direct, size, hasher, incoming, returned))?;
-            Sink::Threaded { runs: Some(runs), spare, worker: Some(worker) }
+            Sink::Threaded(WritingThread { runs: Some(runs), spare, worker: Some(worker) })
         } else {
             Sink::Inline { file, hasher: Box::new(ContentHasher::new(size)) }
         };
@@ -121,10 +128,9 @@ impl BlockWriter {
         let capacity = len64(self.run.buf.len());
         let run_start = self.run.first * BLOCK_LEN;
         let touched_end = (run_start + len64(self.run.filled)).div_ceil(BLOCK_LEN);
-        if !self.run.active || offset >= run_start + capacity || block > touched_end {
+        if self.run.filled == 0 || offset >= run_start + capacity || block > touched_end {
             self.flush()?;
             self.run.first = block;
-            self.run.active = true;
         }
         let run_start = self.run.first * BLOCK_LEN;
         let at = usize::try_from(offset - run_start).expect("inside the run buffer");
@@ -146,19 +152,16 @@ impl BlockWriter {
     /// Writes what is left and returns the file's content hash (`file(F)`).
     pub(crate) fn finish(mut self) -> io::Result<[u8; 32]> {
         self.flush()?;
-        match std::mem::replace(&mut self.sink, Sink::closed()) {
+        match self.sink {
             Sink::Inline { hasher, .. } => Ok((*hasher).finish()),
-            Sink::Threaded { runs, mut worker, .. } => {
-                drop(runs);
-                join(&mut worker)
-            }
+            Sink::Threaded(mut thread) => thread.close(),
         }
     }
 
     /// Hands the current run on, if it holds anything, and starts an empty
     /// one.
     fn flush(&mut self) -> io::Result<()> {
-        if !self.run.active {
+        if self.run.filled == 0 {
             return Ok(());
         }
         let run_start = self.run.first * BLOCK_LEN;
@@ -172,48 +175,44 @@ impl BlockWriter {
                 file.write_all_at(bytes, run_start)?;
                 hasher.blocks(self.run.first, bytes);
             }
-            Sink::Threaded { runs, spare, worker } => {
-                let fresh = match spare.recv() {
-                    Ok(buf) => buf,
-                    // The thread stopped: its error says why.
-                    Err(_) => return Err(join(worker).err().unwrap_or_else(stopped)),
-                };
-                let run = std::mem::replace(&mut self.run, Run { buf: fresh, first: 0, filled: 0, active: false });
-                let sent = runs.as_ref().map(|runs| runs.send(Ready { run, data, io }));
-                if !matches!(sent, Some(Ok(()))) {
-                    return Err(join(worker).err().unwrap_or_else(stopped));
-                }
+            Sink::Threaded(thread) => {
+                let fresh = thread.take_spare()?;
+                let run = std::mem::replace(&mut self.run, Run { buf: fresh, first: 0, filled: 0 });
+                thread.send(Ready { run, data, io })?;
             }
         }
-        self.run.active = false;
         self.run.filled = 0;
         Ok(())
     }
 }
 
-impl Sink {
-    /// A sink that takes nothing more (what is left after `finish`).
-    fn closed() -> Sink {
-        let (_, spare) = sync_channel(0);
-        Sink::Threaded { runs: None, spare, worker: None }
+impl WritingThread {
+    /// A buffer the thread is done with (waiting for one if need be).
+    fn take_spare(&mut self) -> io::Result<AlignedBuf> {
+        // If the thread stopped, its error says why.
+        self.spare.recv().map_err(|_| self.close().err().unwrap_or_else(stopped))
     }
-}
 
-impl Drop for BlockWriter {
-    /// Stops the writing thread when the unpacking failed half way.
-    fn drop(&mut self) {
-        if let Sink::Threaded { runs, worker, .. } = &mut self.sink {
-            drop(runs.take());
-            let _ = join(worker);
+    /// Hands a run to the thread.
+    fn send(&mut self, ready: Ready) -> io::Result<()> {
+        let sent = self.runs.as_ref().map(|runs| runs.send(ready));
+        if matches!(sent, Some(Ok(()))) { Ok(()) } else { Err(self.close().err().unwrap_or_else(stopped)) }
+    }
+
+    /// Closes the channel and waits for the thread: the file's content
+    /// hash, or why it stopped.
+    fn close(&mut self) -> Worked {
+        drop(self.runs.take());
+        match self.worker.take() {
+            Some(handle) => handle.join().unwrap_or_else(|_| Err(stopped())),
+            None => Err(stopped()),
         }
     }
 }
 
-/// Waits for the writing thread and returns what it ended with.
-fn join(worker: &mut Option<JoinHandle<Worked>>) -> Worked {
-    match worker.take() {
-        Some(handle) => handle.join().unwrap_or_else(|_| Err(stopped())),
-        None => Err(stopped()),
+impl Drop for WritingThread {
+    fn drop(&mut self) {
+        let _ = self.close();
     }
 }
 
