@@ -167,8 +167,9 @@ fn check_name(path: &str) -> Result<(), String> {
 
 /// Fails when `tree` needs more than `len` bytes of 4 KiB blocks: the
 /// error every file system's maker gives, naming the partition (`what`),
-/// before or instead of the tool's own.
-pub fn check_fits(what: &str, tree: &Tree, len: u64) -> Result<(), BuildError> {
+/// before or instead of the tool's own. Returns the tree's usage (bytes
+/// and entries) for the messages that follow.
+pub fn check_fits(what: &str, tree: &Tree, len: u64) -> Result<(u64, u64), BuildError> {
     let (bytes, count) = tree.usage(4096);
     if bytes > len {
         return Err(failed(format!(
@@ -177,7 +178,7 @@ pub fn check_fits(what: &str, tree: &Tree, len: u64) -> Result<(), BuildError> {
             super::layout::human(len)
         )));
     }
-    Ok(())
+    Ok((bytes, count))
 }
 
 /// Extended attribute names of a host file (not following symlinks).

@@ -153,8 +153,7 @@ pub fn make(
     });
     log.write_all(&mkfs_log).ok();
     let tree = tree?;
-    super::attributes::check_fits(&what, &tree, partition.len)?;
-    let (bytes, count) = tree.usage(4096);
+    let (bytes, count) = super::attributes::check_fits(&what, &tree, partition.len)?;
     made.map_err(|error| {
         let text = error.to_string();
         if text.contains("Could not allocate") || text.contains("No free space") || text.contains("Not enough space") {

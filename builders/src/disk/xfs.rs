@@ -40,8 +40,7 @@ pub fn make(
     epoch: i64,
 ) -> Result<(), BuildError> {
     let what = partition.describe();
-    super::attributes::check_fits(&what, tree, partition.len)?;
-    let (bytes, count) = tree.usage(4096);
+    let (bytes, count) = super::attributes::check_fits(&what, tree, partition.len)?;
     let image = work.join(format!("part-{}.xfs", partition.index + 1));
     let file = File::create(&image).map_err(|e| BuildError::io("creating", &image, e))?;
     file.set_len(partition.len).map_err(|e| BuildError::io("sizing", &image, e))?;
