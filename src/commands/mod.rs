@@ -85,9 +85,29 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
 /// Opens the store at `$IMGX_STORE` (or the default place).
 pub fn open_store() -> Result<Arc<Store>, Failure> {
     let root = Store::default_root().map_err(|e| Failure::with_code(miette::miette!("{e}"), EXIT_STORE))?;
-    Store::open(&root).map(Arc::new).map_err(|e| {
+    let store = Store::open(&root).map_err(|e| {
         Failure::with_code(miette::miette!("cannot open the store at {}: {e}", root.display()), EXIT_STORE)
-    })
+    })?;
+    warn_about_recovery(store.recovery());
+    Ok(Arc::new(store))
+}
+
+/// Tells the user what a crash cost the store: objects registered shortly
+/// before it whose bytes never reached the disk. They are forgotten, so
+/// the builds that need them run again.
+fn warn_about_recovery(recovery: &imgx_store::RecoveryReport) {
+    if !recovery.lost_anything() {
+        return;
+    }
+    let lost = recovery.quarantined.len() + recovery.missing.len();
+    eprintln!(
+        "warning: the machine went down before {lost} store object(s) reached the disk; \
+         they are forgotten and will be rebuilt when needed{}",
+        match recovery.quarantined.first() {
+            Some(first) => format!(" (the damaged copies are in {})", first.parent().unwrap_or(first).display()),
+            None => String::new(),
+        }
+    );
 }
 
 /// Installs the bundled library under the store root and returns its folder.

@@ -39,6 +39,13 @@ pub fn run(command: StoreCommand) -> Result<(), Failure> {
                 println!("quarantined: {}", moved.display());
             }
             println!("checked {} object(s): {} corrupt", report.checked, report.corrupt.len());
+            let unsynced = store.unsynced_count().map_err(store_failure)?;
+            if unsynced > 0 {
+                println!(
+                    "{unsynced} object(s) not yet confirmed on the disk: an imgx command run a minute \
+                     after their registration syncs them, and after a crash they are rehashed before any use"
+                );
+            }
             if report.corrupt.is_empty() {
                 Ok(())
             } else {

@@ -61,6 +61,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     );
     ",
+    // 2: objects registered without waiting for the disk (see `durability`).
+    "
+    CREATE TABLE unsynced (
+        hash          TEXT PRIMARY KEY NOT NULL REFERENCES objects (hash) ON DELETE CASCADE,
+        boot_id       TEXT NOT NULL,
+        registered_at INTEGER NOT NULL
+    );
+    CREATE INDEX unsynced_by_boot ON unsynced (boot_id, registered_at);
+    ",
 ];
 
 /// The schema version this build writes and understands.

@@ -23,7 +23,7 @@
 //!   db.sqlite             metadata (WAL mode, so also db.sqlite-wal and db.sqlite-shm)
 //! ```
 //!
-//! The schema (version 1, `PRAGMA user_version`):
+//! The schema (version 2, `PRAGMA user_version`):
 //!
 //! ```text
 //! objects      (hash PK, kind 'file'|'directory'|'symlink', size apparent bytes, registered_at unix s)
@@ -32,6 +32,7 @@
 //! logs         (key PK, path relative to the root)
 //! roots        (path PK, target hash, kind 'outlink'|'explicit', created_at)
 //! eval_cache   (key PK, inputs, result, created_at)
+//! unsynced     (hash PK → objects ON DELETE CASCADE, boot_id, registered_at)  (version 2)
 //! ```
 //!
 //! Keys and hashes are 64 lowercase hexadecimal digits. Roots name a hash
@@ -40,11 +41,20 @@
 //!
 //! # Crash safety
 //!
-//! The invariant: **every row in `objects` names a complete, durable object
-//! in `objects/`.** Everything else that a crash can leave behind is
-//! garbage that is never visible through the API and is removed later.
-//! [`Store::register`] keeps it as follows; a crash can happen between any
-//! two steps.
+//! The invariant: **every row in `objects` names a complete object in
+//! `objects/`, and one whose bytes may not have reached the disk has an
+//! `unsynced` row naming the boot that registered it.** A process that
+//! dies loses nothing the kernel holds, so within one boot an object is
+//! complete from the moment it is published; only a kernel crash or a
+//! power loss can lose unsynced bytes, and both end the boot. Opening the
+//! store rehashes the unsynced objects of earlier boots and forgets
+//! (quarantines) the damaged ones before anything can use them, and syncs
+//! this boot's objects once they are a minute old (the `durability`
+//! module; where the boot id cannot be read, every object is fsynced
+//! before it is published instead). Everything else that a crash can leave
+//! behind is garbage that is never visible through the API and is removed
+//! later. [`Store::register`] keeps the invariant as follows; a crash can
+//! happen between any two steps.
 //!
 //! 1. The builder wrote its output inside a [`Scratch`] directory, whose
 //!    lock file the process holds. A crash here leaves an unlocked scratch
@@ -53,30 +63,27 @@
 //!    `0555`, except the top directory, which must stay owner-writable to
 //!    be moved. Still only scratch.
 //! 3. The frozen tree is hashed (modes included, as they will be in
-//!    `objects/`, which is what `verify` rehashes) while another thread
-//!    fsyncs every file and directory; both finish before step 4. Still
-//!    only scratch.
-//! 4. The tree is renamed to `objects/<hex>`. `rename(2)` is atomic, and
-//!    the tree's content was durable before it, so `objects/<hex>` is
-//!    either absent or complete. If it already existed (identical
-//!    content), the new copy is discarded instead. A top directory is then
-//!    made `0555` and fsynced.
-//! 5. `objects/` is fsynced, making the entry itself durable. A crash after
-//!    step 4 leaves a complete object without a row: unregistered, so
+//!    `objects/`, which is what `verify` rehashes). Still only scratch.
+//! 4. Under SQLite's write lock (an `IMMEDIATE` transaction, so no other
+//!    registration comes in between): if the object has a row already, the
+//!    new copy is discarded. Otherwise an entry of the same name without a
+//!    row (from an interrupted registration, perhaps cut short by a crash)
+//!    is moved aside, never adopted, and the tree is renamed to
+//!    `objects/<hex>` (`rename(2)` is atomic) and a top directory made
+//!    `0555`. A crash now leaves an object without a row: unregistered, so
 //!    lookups ignore it; `gc` and `verify(true)` delete it, and the next
-//!    registration of the same content adopts it (redoing the end of
-//!    step 4 and step 5 before its row is written).
-//! 6. One transaction inserts the row (SQLite in WAL mode, `synchronous =
-//!    NORMAL`: a power loss may undo the last transactions but never
-//!    corrupts the database, and an undone row only leaves a complete,
-//!    unregistered object behind). Only now is the object visible, and it
-//!    is complete.
+//!    registration of the same content replaces it.
+//! 5. The same transaction inserts the `objects` row and the `unsynced`
+//!    row (SQLite in WAL mode, `synchronous = NORMAL`: a power loss may
+//!    undo the last transactions but never corrupts the database, and an
+//!    undone registration only leaves an unregistered entry behind). Only
+//!    now is the object visible, and it is complete.
 //!
 //! Removal runs the other way round, so it never breaks the invariant
 //! either: [`Store::gc`] deletes rows first (in one transaction), then
 //! renames each object out of `objects/` before removing its tree, so a
-//! crash leaves complete unregistered objects or trash in `scratch/`, never
-//! a half-deleted `objects/<hex>` that a later registration could adopt.
+//! crash leaves unregistered objects or trash in `scratch/`, never
+//! a half-deleted `objects/<hex>` under a row.
 //! [`Store::verify`] moves corrupt objects out after deleting their rows.
 //! Logs are written next to their final name and renamed into place, so a
 //! reader sees the old log or the whole new one; they are not fsynced (a
@@ -99,6 +106,7 @@
 
 pub mod copy;
 mod db;
+mod durability;
 mod error;
 mod fsutil;
 mod gc;
@@ -118,6 +126,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
+pub use crate::durability::RecoveryReport;
 pub use crate::error::{Result, StoreError};
 pub use crate::gc::GcReport;
 pub use crate::hash::ObjectHash;
@@ -128,6 +137,7 @@ pub use crate::roots::{Root, RootKind};
 pub use crate::scratch::Scratch;
 pub use crate::verify::{VerifyOptions, VerifyReport};
 
+use crate::durability::Durability;
 use crate::layout::Layout;
 
 /// An open store. Cheap operations only touch SQLite; the expensive ones
@@ -139,17 +149,45 @@ pub struct Store {
     /// How many [`Store::build_guard`]s this store has handed out and not
     /// yet seen dropped.
     build_guards: Arc<AtomicUsize>,
+    /// How registration makes objects durable.
+    durability: Durability,
+    /// What opening found of objects an earlier boot left unsynced.
+    recovery: RecoveryReport,
 }
 
 impl Store {
     /// Opens the store at `root`, creating its directories and database if
-    /// missing, migrating an older schema, and removing scratch directories
-    /// that no live process holds.
+    /// missing, migrating an older schema, removing scratch directories
+    /// that no live process holds, checking the objects that an earlier
+    /// boot registered and never synced ([`Store::recovery`]) and syncing
+    /// this boot's older ones (see the crate documentation's "Crash
+    /// safety").
     pub fn open(root: &Path) -> Result<Store> {
+        Store::open_with(root, Durability::of_this_boot())
+    }
+
+    /// [`Store::open`] with the durability chosen by the caller: tests
+    /// pretend to be another boot with it.
+    pub(crate) fn open_with(root: &Path, durability: Durability) -> Result<Store> {
         let layout = Layout::create(root)?;
         let connection = db::open(&layout.db)?;
         scratch::cleanup_stale(&layout.scratch)?;
-        Ok(Store { layout, db: Mutex::new(connection), build_guards: Arc::new(AtomicUsize::new(0)) })
+        let mut store = Store {
+            layout,
+            db: Mutex::new(connection),
+            build_guards: Arc::new(AtomicUsize::new(0)),
+            durability,
+            recovery: RecoveryReport::default(),
+        };
+        store.recovery = store.catch_up()?;
+        Ok(store)
+    }
+
+    /// What opening the store found of objects registered during an
+    /// earlier boot and never synced: a crash may have lost their bytes.
+    /// Callers tell the user about [`RecoveryReport::lost_anything`].
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.recovery
     }
 
     /// The store location from the environment: `$IMGX_STORE`, else

@@ -135,6 +135,17 @@ impl Store {
         file.lock().at("lock", path)?;
         Ok(ExclusiveLock { _file: file })
     }
+
+    /// Takes `gc.lock` exclusively if nobody holds it; `None` if someone
+    /// does (or this store holds a build guard).
+    pub(crate) fn try_exclusive_store_lock(&self) -> Result<Option<ExclusiveLock>> {
+        if self.build_guards.load(Ordering::SeqCst) > 0 {
+            return Ok(None);
+        }
+        let path = &self.layout.gc_lock;
+        let file = open_lock_file(path)?;
+        Ok(try_lock_exclusive(&file, path)?.then_some(ExclusiveLock { _file: file }))
+    }
 }
 
 /// The path of a lock file next to `path`: `<path>.lock`.

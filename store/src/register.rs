@@ -6,10 +6,11 @@ use std::fs::{self, File, Metadata};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use rusqlite::TransactionBehavior;
+use rusqlite::{OptionalExtension, TransactionBehavior};
 
+use crate::durability::Durability;
 use crate::error::{IoContext, Result, SqlContext, StoreError};
-use crate::fsutil::{exists, fsync_dir, remove_tree, unix_now};
+use crate::fsutil::{exists, fsync_dir, move_out, remove_tree, unix_now};
 use crate::hash::{self, ObjectHash};
 use crate::object::{ObjectInfo, ObjectKind};
 use crate::{Store, copy};
@@ -25,8 +26,8 @@ enum Naming<'a> {
     Known(ObjectHash),
 }
 
-/// An output that is frozen (read-only), synced and hashed, but not yet in
-/// `objects/`.
+/// An output that is frozen (read-only) and hashed (and synced, where
+/// durability is immediate), but not yet in `objects/`.
 #[derive(Debug)]
 pub(crate) struct Prepared {
     pub source: PathBuf,
@@ -41,19 +42,21 @@ impl Store {
     /// [`Store::scratch`]); it is moved, not copied.
     ///
     /// The steps, in order: make every file read-only (`0444`, or `0555`
-    /// when the owner execute bit was set) and every directory `0555`,
-    /// fsyncing each file and directory; hash the frozen tree
-    /// ([`hash::hash_path`]); rename it to `objects/<hex>`, or discard it
-    /// if that object already exists; fsync `objects/`; insert the
-    /// `objects` row in one transaction. The store-wide lock is held shared
-    /// throughout, so garbage collection cannot run in between. The crate
-    /// documentation argues why a crash at any point is harmless.
+    /// when the owner execute bit was set) and every directory `0555`;
+    /// hash the frozen tree ([`hash::hash_path`]); then, under the
+    /// database's write lock, discard it if that object is registered
+    /// already, else rename it to `objects/<hex>` and insert its row (and
+    /// its `unsynced` row) in one transaction. It does not wait for the
+    /// disk: the crate documentation's crash-safety section says how the
+    /// store makes objects durable later, and why a crash at any point is
+    /// harmless. The store-wide lock is held shared throughout, so garbage
+    /// collection cannot run in between.
     ///
     /// If a step before the rename fails, the partial output is removed and
-    /// nothing is registered. If a later step fails, the complete object
-    /// stays in `objects/` without a row: unregistered garbage, invisible
-    /// to lookups, removed by [`Store::gc`] or a repairing
-    /// [`Store::verify`] (or registered by the next identical build).
+    /// nothing is registered. If a later step fails, the object stays in
+    /// `objects/` without a row: unregistered garbage, invisible to
+    /// lookups, removed by [`Store::gc`] or a repairing [`Store::verify`]
+    /// (or replaced by the next identical build).
     pub fn register(&self, path: &Path) -> Result<ObjectInfo> {
         self.register_named(path, Naming::Computed)
     }
@@ -111,8 +114,7 @@ impl Store {
                 actual: prepared.hash,
             });
         }
-        self.publish(&prepared)?;
-        self.record(&prepared)
+        self.publish(&prepared)
     }
 
     /// Freezes the output at `path` as registration would (read-only
@@ -134,8 +136,8 @@ impl Store {
     ///
     /// Content that is already a registered object is not copied again: the
     /// original is hashed first, and an object with that hash is the
-    /// result. Hashing reads the tree once, where a copy writes and syncs
-    /// every file of it, so importing an unchanged tree again (at every
+    /// result. Hashing reads the tree once, where a copy writes every file
+    /// of it, so importing an unchanged tree again (at every
     /// evaluation that is not answered by the evaluation cache) costs a
     /// read, not a copy.
     pub fn import(&self, path: &Path) -> Result<ObjectInfo> {
@@ -171,30 +173,35 @@ impl Store {
         if parent.starts_with(&self.layout.scratch) { Ok(()) } else { Err(not_in_scratch()) }
     }
 
-    /// Freezes, syncs and hashes the output at `path` (steps 2 and 3 of the
-    /// crate documentation's crash-safety argument).
+    /// Freezes and hashes the output at `path` (steps 2 and 3 of the crate
+    /// documentation's crash-safety argument), and syncs it where
+    /// durability is immediate.
     ///
-    /// The syncing and the hashing run at the same time, on another thread:
+    /// Syncing and hashing then run at the same time, on another thread:
     /// one waits for the disk, the other for the CPU, and a large output
-    /// that its builder did not sync (a converted image) costs the longer
-    /// of the two instead of their sum. Both are done before this returns,
-    /// so nothing is published before it is durable. A `known` hash (one
-    /// the output's writer computed) is taken instead of computed.
+    /// that its builder did not sync costs the longer of the two instead of
+    /// their sum. A `known` hash (one the output's writer computed) is
+    /// taken instead of computed.
     pub(crate) fn prepare(&self, path: &Path, known: Option<ObjectHash>) -> Result<Prepared> {
         let meta = fs::symlink_metadata(path).at("inspect", path)?;
         let mut to_sync = Vec::new();
         let (kind, size) = freeze(path, &meta, true, &mut to_sync)?;
+        if self.durability != Durability::Immediate {
+            to_sync.clear();
+        }
         // Hashed after freezing: the hash describes the tree exactly as it
         // will sit in `objects/` (modes included), which is what `verify`
         // rehashes later.
         let (hash, synced) = std::thread::scope(|scope| {
-            let syncer = scope.spawn(|| sync_all(&to_sync));
+            let syncer = (!to_sync.is_empty()).then(|| scope.spawn(|| sync_all(&to_sync)));
             let hash = match known {
                 Some(hash) => Ok(hash),
                 None => hash::hash_path(path).at("hash", path),
             };
-            let synced = syncer.join().unwrap_or_else(|_| {
-                Err(StoreError::io("fsync", path, std::io::Error::other("the syncing thread stopped")))
+            let synced = syncer.map_or(Ok(()), |syncer| {
+                syncer.join().unwrap_or_else(|_| {
+                    Err(StoreError::io("fsync", path, std::io::Error::other("the syncing thread stopped")))
+                })
             });
             (hash, synced)
         });
@@ -202,60 +209,76 @@ impl Store {
         Ok(Prepared { source: path.to_path_buf(), hash: hash?, kind, size })
     }
 
-    /// Moves a prepared output to `objects/<hex>` (or discards it if the
-    /// object exists) and makes the directory entry durable (steps 4
-    /// and 5).
-    pub(crate) fn publish(&self, prepared: &Prepared) -> Result<()> {
+    /// Moves a prepared output to `objects/<hex>` and records it (steps 4
+    /// to 6), all under the database's write lock, so that no other
+    /// registration of the same content comes in between.
+    ///
+    /// If the object is registered already, the output is discarded. An
+    /// unregistered entry of the same name (left by a registration that a
+    /// crash interrupted, and perhaps cut short by it) is moved aside and
+    /// replaced, never adopted. Where durability is deferred, the
+    /// `unsynced` row goes in with the `objects` row; where it is
+    /// immediate, the entry is fsynced before the row is written.
+    pub(crate) fn publish(&self, prepared: &Prepared) -> Result<ObjectInfo> {
+        let db = &self.layout.db;
         let target = self.object_path(&prepared.hash);
+        let info = ObjectInfo { hash: prepared.hash, kind: prepared.kind, size: prepared.size, path: target.clone() };
+        let hex = prepared.hash.to_hex();
+        let mut conn = self.db();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).sql("begin registering in", db)?;
+        let registered = tx
+            .query_row("SELECT 1 FROM objects WHERE hash = ?1", [&hex], |_| Ok(()))
+            .optional()
+            .sql("look up an object in", db)?
+            .is_some();
+        if registered {
+            drop(tx);
+            // Scratch cleanup removes the copy if this fails.
+            let _ = remove_tree(&prepared.source);
+            return Ok(info);
+        }
+        let mut replaced = None;
         if exists(&target) {
-            // Identical content is already there (registered, or complete
-            // garbage from an interrupted registration: only complete trees
-            // are ever renamed into `objects/`). Scratch cleanup removes the
-            // copy if this fails.
+            let trash = self.scratch("replaced")?;
+            move_out(&target, &trash.path().join("stale")).at("move aside", &target)?;
+            replaced = Some(trash);
+        }
+        if let Err(error) = fs::rename(&prepared.source, &target) {
             let _ = remove_tree(&prepared.source);
-        } else if let Err(error) = fs::rename(&prepared.source, &target) {
-            // Another process renamed the same directory in first (renaming
-            // onto a non-empty directory fails); for a file or symlink the
-            // rename replaces identical content and succeeds.
-            if !exists(&target) {
-                let _ = remove_tree(&prepared.source);
-                return Err(StoreError::io("move into the store", &prepared.source, error));
-            }
-            let _ = remove_tree(&prepared.source);
+            return Err(StoreError::io("move into the store", &prepared.source, error));
         }
         if prepared.kind == ObjectKind::Directory {
             // Only now: moving a directory to another parent needs write
-            // permission on it (for its `..` entry). Also repairs an
-            // adopted object whose registration stopped right here.
+            // permission on it (for its `..` entry).
             fs::set_permissions(&target, fs::Permissions::from_mode(0o555)).at("make read-only", &target)?;
-            fsync_dir(&target).at("fsync", &target)?;
         }
-        fsync_dir(&self.layout.objects).at("fsync", &self.layout.objects)
-    }
-
-    /// Inserts the `objects` row (step 6), making the object visible.
-    pub(crate) fn record(&self, prepared: &Prepared) -> Result<ObjectInfo> {
-        let db = &self.layout.db;
-        let mut conn = self.db();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).sql("begin registering in", db)?;
+        if self.durability == Durability::Immediate {
+            if prepared.kind == ObjectKind::Directory {
+                fsync_dir(&target).at("fsync", &target)?;
+            }
+            fsync_dir(&self.layout.objects).at("fsync", &self.layout.objects)?;
+        }
+        let now = unix_now();
         tx.execute(
-            "INSERT INTO objects (hash, kind, size, registered_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (hash) DO NOTHING",
-            (
-                prepared.hash.to_hex(),
-                prepared.kind.as_str(),
-                i64::try_from(prepared.size).unwrap_or(i64::MAX),
-                unix_now(),
-            ),
+            "INSERT INTO objects (hash, kind, size, registered_at) VALUES (?1, ?2, ?3, ?4)",
+            (&hex, prepared.kind.as_str(), i64::try_from(prepared.size).unwrap_or(i64::MAX), now),
         )
         .sql("record an object in", db)?;
+        if let Durability::Deferred(boot) = &self.durability {
+            // A row left by a tool that deleted the object's row without
+            // SQLite's foreign keys on is replaced.
+            tx.execute(
+                "INSERT INTO unsynced (hash, boot_id, registered_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (hash) DO UPDATE SET boot_id = excluded.boot_id, registered_at = excluded.registered_at",
+                (&hex, boot, now),
+            )
+            .sql("record an unsynced object in", db)?;
+        }
         tx.commit().sql("commit a registration to", db)?;
-        Ok(ObjectInfo {
-            hash: prepared.hash,
-            kind: prepared.kind,
-            size: prepared.size,
-            path: self.object_path(&prepared.hash),
-        })
+        drop(conn);
+        // The replaced entry goes with its scratch directory.
+        drop(replaced);
+        Ok(info)
     }
 }
 
@@ -324,7 +347,7 @@ mod tests {
 
         // Every step up to the rename, then "crash" (drop everything).
         let prepared = store.prepare(&output, None).unwrap();
-        store.publish(&prepared).unwrap();
+        fs::rename(&prepared.source, store.object_path(&prepared.hash)).unwrap();
         let hash = prepared.hash;
         drop(scratch);
         drop(store);
@@ -372,8 +395,8 @@ mod tests {
     }
 
     #[test]
-    fn registering_again_adopts_an_interrupted_directory() {
-        let root = std::env::temp_dir().join(unique_name("imgx-store-adopt-test"));
+    fn registering_again_replaces_an_interrupted_entry() {
+        let root = std::env::temp_dir().join(unique_name("imgx-store-replace-test"));
         let store = Store::open(&root).unwrap();
         let build = |store: &Store| {
             let scratch = store.scratch("test").unwrap();
@@ -384,18 +407,28 @@ mod tests {
         };
         let (scratch, tree) = build(&store);
         let prepared = store.prepare(&tree, None).unwrap();
-        // Interrupted right after the rename, before the top directory was
-        // made read-only.
-        fs::rename(&prepared.source, store.object_path(&prepared.hash)).unwrap();
+        // Interrupted right after the rename, and cut short by a crash
+        // that lost the file's bytes.
+        let target = store.object_path(&prepared.hash);
+        fs::rename(&prepared.source, &target).unwrap();
         drop(scratch);
+        let file = target.join("sub/file");
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&file, b"").unwrap();
         let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&store.object_path(&prepared.hash)), 0o755);
 
         let (_scratch, tree) = build(&store);
         let info = store.register(&tree).unwrap();
         assert_eq!(info.hash, prepared.hash);
+        assert_eq!(fs::read(info.path.join("sub/file")).unwrap(), b"content", "the entry was replaced, not adopted");
         assert_eq!(mode(&info.path), 0o555);
         assert!(store.verify(false).unwrap().is_clean());
+
+        // Registered content is kept, and a second copy discarded.
+        let (_scratch, tree) = build(&store);
+        let again = store.register(&tree).unwrap();
+        assert_eq!(again, info);
+        assert!(!tree.exists(), "the second copy is removed");
         drop(store);
         remove_tree(&root).unwrap();
     }

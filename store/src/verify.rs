@@ -144,19 +144,9 @@ impl Store {
         let db = &self.layout.db;
         let corrupt = if options.quarantine_corrupt { report.corrupt.clone() } else { Vec::new() };
         for hash in &corrupt {
-            let path = self.object_path(hash);
-            if !exists(&path) {
-                continue;
+            if let Some(destination) = self.quarantine(hash)? {
+                report.quarantined.push(destination);
             }
-            let destination = self.layout.quarantine.join(format!("{hash}-{}", unique_name("quarantined")));
-            self.db()
-                .execute("DELETE FROM objects WHERE hash = ?1", [hash.to_hex()])
-                .sql("delete a corrupt object from", db)?;
-            move_out(&path, &destination).at("quarantine", &path)?;
-            if fs::symlink_metadata(&destination).is_ok_and(|meta| meta.is_dir()) {
-                let _ = fs::set_permissions(&destination, fs::Permissions::from_mode(0o555));
-            }
-            report.quarantined.push(destination);
         }
         if !options.remove_unregistered {
             return Ok(());
@@ -182,5 +172,24 @@ impl Store {
             report.unregistered_removed += 1;
         }
         Ok(())
+    }
+
+    /// Forgets a corrupt object (its row, and with it its realisations) and
+    /// moves it to `root/quarantine/`, returning where it went; `None` if
+    /// it is gone already. The caller holds the exclusive store lock.
+    pub(crate) fn quarantine(&self, hash: &ObjectHash) -> Result<Option<PathBuf>> {
+        let path = self.object_path(hash);
+        if !exists(&path) {
+            return Ok(None);
+        }
+        let destination = self.layout.quarantine.join(format!("{hash}-{}", unique_name("quarantined")));
+        self.db()
+            .execute("DELETE FROM objects WHERE hash = ?1", [hash.to_hex()])
+            .sql("delete a corrupt object from", &self.layout.db)?;
+        move_out(&path, &destination).at("quarantine", &path)?;
+        if fs::symlink_metadata(&destination).is_ok_and(|meta| meta.is_dir()) {
+            let _ = fs::set_permissions(&destination, fs::Permissions::from_mode(0o555));
+        }
+        Ok(Some(destination))
     }
 }
