@@ -115,6 +115,11 @@ pub struct BuildContext<'a> {
     /// beyond its log (that it is impure, how the build VM runs), shown
     /// above the progress display.
     pub notice: &'a dyn Fn(&str),
+    /// The store's hash of the output, for a builder that computed it while
+    /// writing the output ([`imgx_store::hash::ContentHasher`]): the output
+    /// is then registered under it without being read back. `None` (as
+    /// every build starts) has the store hash the output.
+    pub output_hash: Option<imgx_store::ObjectHash>,
 }
 
 impl<'a> BuildContext<'a> {

@@ -84,8 +84,18 @@ pub fn rebuild(
     }
     let varied = if variations.has(Variation::Cpus) { vary_cpus(step) } else { None };
     let built = varied.as_ref().unwrap_or(step);
-    let mut context =
-        BuildContext { step: built, key: content_key, out: out.clone(), work, log, inputs: &inputs, notice };
+    // The rebuilt output is hashed by the store (`seal`), whatever its
+    // builder computed: the check is independent of the builder's hash.
+    let mut context = BuildContext {
+        step: built,
+        key: content_key,
+        out: out.clone(),
+        work,
+        log,
+        inputs: &inputs,
+        notice,
+        output_hash: None,
+    };
     builder.build(&mut context)?;
     let hash = store.seal(&out)?;
     Ok(Rebuilt { scratch, out, hash })

@@ -113,7 +113,7 @@ fn try_realise(
     }
     let mut log = LiveLog::new(reporter, key, step);
     let notice = |message: &str| reporter.notice(key, step, message);
-    let outcome = {
+    let (outcome, output_hash) = {
         let mut context = BuildContext {
             step,
             key: content_key,
@@ -122,8 +122,10 @@ fn try_realise(
             log: &mut log,
             inputs: &input_paths,
             notice: &notice,
+            output_hash: None,
         };
-        builder.build(&mut context)
+        let outcome = builder.build(&mut context);
+        (outcome, context.output_hash)
     };
     let log = log.finish();
     let duration = started.elapsed();
@@ -146,7 +148,11 @@ fn try_realise(
         reporter.failed(key, step, &report);
         return Ok(StepResult { outcome: Outcome::Failed(message), output: None });
     }
-    let info = store.register(&out).map_err(|e| e.to_string())?;
+    let registered = match output_hash {
+        Some(hash) => store.register_hashed(&out, hash),
+        None => store.register(&out),
+    };
+    let info = registered.map_err(|e| e.to_string())?;
     record(store, &content_key, info.hash, duration, builder.version())?;
     record(store, key, info.hash, duration, builder.version())?;
     reporter.built(key, step, &info.hash, duration);

@@ -6,8 +6,11 @@
 //!                 format = "vhd"; options.subformat = "fixed"; }
 //! ```
 //!
-//! `qemu-img convert` writes the image (see [`qemu`]). Of its formats,
-//! raw and qcow2 come out the same on every run; the others carry random
+//! An uncompressed qcow2 image is written by imgx itself ([`qcow2`]), in
+//! one pass that also hashes it, so that the store registers it without
+//! reading it back. `qemu-img convert` writes the others (see [`qemu`]).
+//! Of its formats, raw and compressed qcow2 come out the same on every
+//! run; the others carry random
 //! identifiers and times, which the format's patcher overwrites with values
 //! derived from the step's key and `sourceDateEpoch`, recomputing any
 //! checksum they are covered by:
@@ -25,6 +28,7 @@
 //! holes: qemu-img skips zero blocks, and the patchers rewrite only sectors
 //! that already hold data.
 
+mod qcow2;
 mod qemu;
 mod vhd;
 mod vhdx;
@@ -215,7 +219,7 @@ impl Builder for ConvertBuilder {
     }
 
     fn version(&self) -> &'static str {
-        "convert-1"
+        "convert-2"
     }
 
     fn validate(&self, params: &serde_json::Value) -> Result<(), ParamError> {
@@ -277,11 +281,18 @@ impl Builder for ConvertBuilder {
         let image = ctx.work.join(image_file_name(&ctx.step.name, target.extension()));
 
         qemu::version(ctx.log)?;
-        qemu::convert(ctx.log, target, &input, &image, virtual_size)?;
+        let mut written_hash = None;
+        if target == (Target::Qcow2 { compress: false }) {
+            let written =
+                qcow2::write(&input, &image).map_err(|e| BuildError::io("writing the qcow2 image", &image, e))?;
+            writeln!(ctx.log, "qcow2: written by imgx, {} data clusters of 64 KiB", written.data_clusters).ok();
+            written_hash = Some(written.hash);
+        } else {
+            qemu::convert(ctx.log, target, &input, &image, virtual_size)?;
+        }
         match target {
             Target::Raw | Target::Qcow2 { .. } => {
-                writeln!(ctx.log, "{}: nothing to patch (qemu-img writes it deterministically)", target.qemu_format())
-                    .ok();
+                writeln!(ctx.log, "{}: nothing to patch (written deterministically)", target.qemu_format()).ok();
             }
             Target::Vmdk { .. } => {
                 let cid = u32::from_le_bytes(derived_array(ctx, "vmdk CID")) % 0xffff_fffe;
@@ -328,7 +339,9 @@ impl Builder for ConvertBuilder {
         checked?;
         inspected.1?;
         let out = ctx.out.clone();
-        std::fs::rename(&image, &out).map_err(|e| BuildError::io("moving the image to", &out, e))
+        std::fs::rename(&image, &out).map_err(|e| BuildError::io("moving the image to", &out, e))?;
+        ctx.output_hash = written_hash;
+        Ok(())
     }
 }
 

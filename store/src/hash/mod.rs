@@ -91,7 +91,7 @@ use rayon::prelude::*;
 
 mod stream;
 
-pub use stream::{ContentHasher, DirectoryHasher, object_hash, symlink_hash};
+pub use stream::{ContentHasher, DirectoryHasher, block_digest, object_hash, symlink_hash};
 
 /// The size of the blocks whose digests make up a file's hash. Public for
 /// writers that hash a file as they write it ([`ContentHasher`]).

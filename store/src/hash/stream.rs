@@ -73,6 +73,28 @@ impl ContentHasher {
         self.next = first + count;
     }
 
+    /// Feeds the digests of blocks `first, first + 1, …`, each the
+    /// [`block_digest`] of a whole block's bytes, for a writer that hashed
+    /// the blocks itself (in parallel, or before the blocks in front of
+    /// them were known). The same order rules hold as for
+    /// [`ContentHasher::blocks`]; a short last block cannot be fed this way.
+    ///
+    /// # Panics
+    /// If the blocks are not after the ones fed before, or reach past the
+    /// file's last whole block.
+    pub fn block_digests(&mut self, first: u64, digests: &[[u8; 32]]) {
+        assert!(first >= self.next, "blocks fed out of order");
+        let end = first + len64(digests.len());
+        assert!(end * BLOCK_LEN <= self.len, "block digests past the file's last whole block");
+        if first > self.next {
+            feed_hole_blocks(&mut self.outer, first - self.next, false, self.len);
+        }
+        for digest in digests {
+            self.outer.update(digest);
+        }
+        self.next = end;
+    }
+
     /// `file(F)`: the remaining blocks are holes.
     pub fn finish(mut self) -> [u8; 32] {
         let total = self.blocks_total();
@@ -81,6 +103,12 @@ impl ContentHasher {
         }
         *self.outer.finalize().as_bytes()
     }
+}
+
+/// The digest of one whole block (`BLOCK_LEN` bytes) of a file, as
+/// [`ContentHasher::block_digests`] takes it.
+pub fn block_digest(block: &[u8]) -> [u8; 32] {
+    *blake3::hash(block).as_bytes()
 }
 
 /// `symlink(t)`: the hash of a symbolic link with the target bytes `target`.
