@@ -6,22 +6,31 @@
 # Usage:  scripts/bench/disk.sh            (run from any directory)
 #
 # Environment:
-#   BENCH_RUNS=N        timed runs of each (default 5, after 1 warm-up run)
+#   BENCH_RUNS=N        timed runs of each command (default 6), taken in rounds of BENCH_ROUND
+#   BENCH_ROUND=N       runs of each command per round (default 2); see "Rounds" below
 #   BENCH_TREE_MIB=N    size of the root tree (default 300)
 #   BENCH_DIR=DIR       where the trees, stores and images go (default: a fresh directory under
 #                       /var/tmp, removed at the end); needs about (BENCH_RUNS + 3) x 0.7 GiB
-#   BENCH_OUT=DIR       keep hyperfine's JSON/CSV in DIR (default: a fresh mktemp -d, kept)
+#   BENCH_OUT=DIR       keep hyperfine's JSON in DIR (default: a fresh mktemp -d, kept)
 #   BENCH_NO_BUILD=1    skip `cargo build --release` (use the existing binary)
 #   IMGX=PATH           imgx binary to time (default: <target dir>/release/imgx)
 #
-# What is timed (hyperfine, --warmup 1 --runs $BENCH_RUNS, warm page cache):
+# Rounds: the machines this runs on change speed over minutes (other tenants), and one hyperfine
+# call times all runs of a command before the next command's, so a slow minute can fall on one
+# command only. The runs are therefore taken in rounds: each round is one hyperfine call that
+# times BENCH_ROUND runs of every command in turn (the first round also does one warm-up run of
+# each); the means, deviations and ratios are over all rounds, and the median of the rounds'
+# own imgx/script ratios is printed next to the ratio of the means.
+#
+# What is timed (hyperfine, warm page cache):
 #   imgx:   `imgx build disk.nix --no-out-link` into a store that already holds the two input
 #           trees (imported by a first, untimed build). The --prepare command removes what the
 #           previous run made, as the script's does: the store's `realisations` rows and the two
 #           output objects (rows and files). So every run is a first build of both steps into a
 #           store that holds only the inputs: the disk (partition, format, populate, fix
-#           owners/modes/times, register: hash + fsync + rename) and its qcow2 conversion
-#           (qemu-img convert, check, register); the evaluation is answered by the evaluation
+#           owners/modes/times, register: hash + rename) and its qcow2 conversion
+#           (written by imgx and hashed on the way, qemu-img check and info, register); the
+#           evaluation is answered by the evaluation
 #           cache (one stat per entry of the trees).
 #   script: the same commands a person would type: truncate, sfdisk, mkfs.vfat + mcopy -s
 #           into a partition file, dd conv=sparse,notrunc into the disk,
@@ -30,8 +39,6 @@
 #           files keep the host's) and syncs nothing.
 #   script+debugfs: the script plus what it takes to give every file root's ownership and the
 #           source date as imgx does: a `debugfs -w -f` of six `sif` commands per inode.
-#   script+sync: the script, then an fsync of both images (`sync FILE...`), as durable as what
-#           imgx registers; reported for comparison, the target is against the plain script.
 #   script-disk: the script without qemu-img, against the disk builder's own time inside imgx's
 #           runs (its `duration_ms` in `--json`): the disk step alone.
 # Checks (untimed): both images pass `qemu-img check`; both disks' tables list the same
@@ -48,7 +55,7 @@ set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 ROOT=$(cd -- "$SCRIPT_DIR/../.." && pwd -P)
-RUNS=${BENCH_RUNS:-5}
+RUNS=${BENCH_RUNS:-6}
 TREE_MIB=${BENCH_TREE_MIB:-300}
 TARGET_RATIO=1.2
 
@@ -173,7 +180,7 @@ CONVERT_MS=$(built_field convert duration_ms)
 # timing, where the script removes its old images in --prepare.) The evaluation cache
 # (checked by the trees' metadata) answers the evaluation. Without it, each path literal is
 # hashed again (and found in the store); that costs a read of both trees, measured once here.
-FORGET="sqlite3 '$WORK/store/db.sqlite' \"DELETE FROM realisations; DELETE FROM objects WHERE hash IN ('$DISK_IMGX', '$QCOW_IMGX')\" && rm -f '$WORK/store/objects/$DISK_IMGX' '$WORK/store/objects/$QCOW_IMGX'"
+FORGET="sqlite3 '$WORK/store/db.sqlite' \"PRAGMA foreign_keys = ON; DELETE FROM realisations; DELETE FROM objects WHERE hash IN ('$DISK_IMGX', '$QCOW_IMGX')\" && rm -f '$WORK/store/objects/$DISK_IMGX' '$WORK/store/objects/$QCOW_IMGX'"
 log "an imgx build with --no-eval-cache (untimed by hyperfine)"
 sh -c "$FORGET"
 NOCACHE_START=$(date +%s%N)
@@ -217,29 +224,29 @@ fi
 if [[ ${5:-} != no-convert ]]; then
   qemu-img convert -O qcow2 "$out/disk.raw" "$out/disk.qcow2"
 fi
-if [[ ${6:-} == sync ]]; then
-  # Durable, as every object imgx registers is: fsync both images.
-  sync "$out/disk.raw" "$out/disk.qcow2"
-fi
 EOF
 chmod +x "$WORK/script.sh"
 mkdir -p "$WORK/script-out"
 
 # --- timing -------------------------------------------------------------------
 
-log "timing: $RUNS runs each ($FILES files, $((TREE_BYTES >> 20)) MiB in the tree)"
-hyperfine --warmup 1 --runs "$RUNS" \
-    --export-json "$OUT/disk.json" --export-csv "$OUT/disk.csv" \
-    -n imgx --prepare "$FORGET" \
-    "cd '$WORK' && '$IMGX' build disk.nix --no-out-link --json >>'$OUT/runs.jsonl'" \
-    -n script --prepare "rm -f '$WORK'/script-out/*" \
-    "'$WORK/script.sh' '$WORK/script-out' '$WORK/tree' '$WORK/esp'" \
-    -n script+debugfs --prepare "rm -f '$WORK'/script-out/*" \
-    "'$WORK/script.sh' '$WORK/script-out' '$WORK/tree' '$WORK/esp' fix" \
-    -n script+sync --prepare "rm -f '$WORK'/script-out/*" \
-    "'$WORK/script.sh' '$WORK/script-out' '$WORK/tree' '$WORK/esp' plain convert sync" \
-    -n script-disk --prepare "rm -f '$WORK'/script-out/*" \
-    "'$WORK/script.sh' '$WORK/script-out' '$WORK/tree' '$WORK/esp' plain no-convert" >&2
+ROUND=${BENCH_ROUND:-2}
+[[ $ROUND =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUND must be a positive integer, got '$ROUND'"
+ROUNDS=$(( (RUNS + ROUND - 1) / ROUND ))
+log "timing: $ROUNDS rounds of $ROUND runs each ($FILES files, $((TREE_BYTES >> 20)) MiB in the tree)"
+for (( round = 1; round <= ROUNDS; round++ )); do
+    warmup=0; [[ $round -eq 1 ]] && warmup=1
+    hyperfine --warmup "$warmup" --runs "$ROUND" --style basic \
+        --export-json "$OUT/disk-$round.json" \
+        -n imgx --prepare "$FORGET" \
+        "cd '$WORK' && '$IMGX' build disk.nix --no-out-link --json >>'$OUT/runs.jsonl'" \
+        -n script --prepare "rm -f '$WORK'/script-out/*" \
+        "'$WORK/script.sh' '$WORK/script-out' '$WORK/tree' '$WORK/esp'" \
+        -n script+debugfs --prepare "rm -f '$WORK'/script-out/*" \
+        "'$WORK/script.sh' '$WORK/script-out' '$WORK/tree' '$WORK/esp' fix" \
+        -n script-disk --prepare "rm -f '$WORK'/script-out/*" \
+        "'$WORK/script.sh' '$WORK/script-out' '$WORK/tree' '$WORK/esp' plain no-convert" >&2
+done
 # The last run of script-disk left no qcow2: make the script's image again for the checks.
 "$WORK/script.sh" "$WORK/script-out" "$WORK/tree" "$WORK/esp"
 
@@ -262,9 +269,17 @@ SCRIPT_ALLOC=$(( $(stat -c %b "$WORK/script-out/disk.raw") * 512 >> 20 ))
 
 # --- report -------------------------------------------------------------------
 
-python3 - "$OUT/disk.json" "$TARGET_RATIO" "$IMGX_ALLOC" "$SCRIPT_ALLOC" "$OUT/runs.jsonl" "$FIRST_MS" "$NOCACHE_MS" <<'EOF'
+python3 - "$OUT" "$TARGET_RATIO" "$IMGX_ALLOC" "$SCRIPT_ALLOC" "$OUT/runs.jsonl" "$FIRST_MS" "$NOCACHE_MS" "$ROUNDS" <<'EOF'
 import json, statistics, sys
-results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
+rounds = [{r["command"]: r["times"] for r in json.load(open(f"{sys.argv[1]}/disk-{i}.json"))["results"]}
+          for i in range(1, int(sys.argv[8]) + 1)]
+results = {}
+for command in rounds[0]:
+    times = [t for r in rounds for t in r[command]]
+    results[command] = {"mean": statistics.mean(times), "stddev": statistics.stdev(times) if len(times) > 1 else 0.0,
+                        "times": times}
+json.dump(results, open(f"{sys.argv[1]}/disk.json", "w"), indent=1)
+per_round = [statistics.mean(r["imgx"]) / statistics.mean(r["script"]) for r in rounds]
 target = float(sys.argv[2])
 imgx, script, fixed = results["imgx"], results["script"], results["script+debugfs"]
 def ratio(a, b):
@@ -281,20 +296,21 @@ for line in open(sys.argv[5]):
     if event.get("event") == "built":
         durations[event["step"]["kind"]].append(event["duration_ms"] / 1000)
 print()
+print(f"imgx/script by round: {', '.join(f'{r:.2f}' for r in per_round)}; median {statistics.median(per_round):.2f} "
+      f"({len(rounds)} rounds of {len(rounds[0]['imgx'])} runs).")
 disk_mean = statistics.mean(durations["disk"])
 only = results["script-disk"]
 disk_ratio = disk_mean / only["mean"]
 print(f"The disk step alone: imgx's disk builder {disk_mean:.3f} s (mean of {len(durations['disk'])} runs, "
       f"from --json) against the script without qemu-img {only['mean']:.3f} ± {only['stddev']:.3f} s: "
       f"{disk_ratio:.2f}" + ("" if disk_ratio <= target else " MISSED") + ". "
-      f"The script followed by an fsync of both images (imgx syncs every object it registers): "
-      f"{results['script+sync']['mean']:.3f} ± {results['script+sync']['stddev']:.3f} s, "
-      f"imgx/(script+sync) {imgx['mean'] / results['script+sync']['mean']:.2f}. "
       f"Convert builder {statistics.mean(durations['convert']):.3f} s. The rest of imgx's wall time is "
-      f"evaluation (answered by the evaluation cache) and the two registrations (hash and fsync of each output).")
+      f"evaluation (answered by the evaluation cache) and the registrations: the disk's hashes it, the "
+      f"qcow2's does not (imgx hashes the qcow2 as it writes it); neither waits for the disk "
+      f"(store/src/durability.rs).")
 print(f"Disk allocated: imgx {sys.argv[3]} MiB, script {sys.argv[4]} MiB. First imgx build, including the "
       f"import of both trees as path literals: {int(sys.argv[6]) / 1000:.1f} s. A build with --no-eval-cache "
       f"(evaluation again, both trees hashed and found in the store, both steps built): "
       f"{int(sys.argv[7]) / 1000:.1f} s.")
 EOF
-log "hyperfine's JSON and CSV are in $OUT"
+log "hyperfine's JSON (one file per round, disk.json merged) is in $OUT"
