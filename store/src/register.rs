@@ -210,8 +210,9 @@ impl Store {
     }
 
     /// Moves a prepared output to `objects/<hex>` and records it (steps 4
-    /// to 6), all under the database's write lock, so that no other
-    /// registration of the same content comes in between.
+    /// and 5 of the crate documentation's crash-safety argument), all under
+    /// the database's write lock, so that no other registration of the same
+    /// content comes in between.
     ///
     /// If the object is registered already, the output is discarded. An
     /// unregistered entry of the same name (left by a registration that a
