@@ -153,6 +153,16 @@ fn a_converted_image_that_differs_only_in_its_container_is_told_apart() {
     let report = stdout(&output);
     assert!(report.contains("qcow2 container: container: the guest sees the same disk"), "{report}");
     assert!(!report.contains("guest disk (from qcow2)"), "{report}");
+    assert!(!report.contains("the registered output was built by"), "same builder version: {report}");
+
+    // Registered by an older convert builder: the report says so first.
+    let db = rusqlite::Connection::open(project.store.join("db.sqlite")).expect("open the database");
+    db.execute("UPDATE realisations SET builder_version = 'convert-1' WHERE key = ?1", [&built["disk.qcow2"].0])
+        .expect("update the realisation");
+    let output = project.imgx(&["build", "--check", "-A", "qcow2"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = stdout(&output);
+    assert!(report.contains("the registered output was built by convert-1 and the rebuild by convert-2"), "{report}");
 }
 
 /// A run step on a GPT disk whose ext4 root holds a busybox userland.

@@ -103,8 +103,8 @@ fn check_one(store: &Store, key: &StepKey, step: &Step, options: &CheckOptions) 
         registered: None,
         verdict: Verdict::Same,
     };
-    let registered = match store.realisation(&key.to_hex()) {
-        Ok(Some(realisation)) => realisation.output,
+    let (registered, registered_by) = match store.realisation(&key.to_hex()) {
+        Ok(Some(realisation)) => (realisation.output, realisation.builder_version),
         Ok(None) => {
             result.verdict = Verdict::Failed { message: "it has no registered output to compare with".into() };
             return result;
@@ -143,6 +143,23 @@ fn check_one(store: &Store, key: &StepKey, step: &Step, options: &CheckOptions) 
         )],
     };
     let _ = std::fs::remove_dir_all(&work);
+    let mut differences = differences;
+    if let Some(builder) = imgx_builders::builder_for(&step.kind)
+        && builder.version() != registered_by
+    {
+        differences.insert(
+            0,
+            Difference::new(
+                "",
+                super::explain::Aspect::Builder,
+                format!(
+                    "the registered output was built by {registered_by} and the rebuild by {}, \
+                     which may write other bytes for the same step",
+                    builder.version()
+                ),
+            ),
+        );
+    }
     let diffoscope = options.diffoscope.then(|| run_diffoscope(&registered_path, &rebuilt.out));
     let rebuilt_hash = rebuilt.hash;
     let kept = if options.keep {

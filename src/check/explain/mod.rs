@@ -46,6 +46,9 @@ pub enum Aspect {
     Bytes,
     /// A limit of the explanation (a tool missing, an unreadable image).
     Unexplained,
+    /// The registered output came from another version of the step's
+    /// builder, which may write other bytes for the same step.
+    Builder,
 }
 
 impl Aspect {
@@ -65,6 +68,7 @@ impl Aspect {
             Aspect::Container => "container",
             Aspect::Bytes => "bytes",
             Aspect::Unexplained => "unexplained",
+            Aspect::Builder => "builder",
         }
     }
 }
