@@ -39,8 +39,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior};
 
 use crate::error::{IoContext, Result, SqlContext};
 use crate::fsutil::{exists, unix_now};
-use crate::hash::{self, ObjectHash};
-use crate::object::ObjectKind;
+use crate::hash::ObjectHash;
 use crate::{Store, gc::parse_name};
 
 /// How long after its registration an object of this boot is made durable
@@ -180,9 +179,7 @@ impl Store {
             report.missing.push(hash);
             return Ok(());
         }
-        let kind_matches = std::fs::symlink_metadata(&path)
-            .is_ok_and(|meta| ObjectKind::of(meta.file_type()) == ObjectKind::parse(kind));
-        if kind_matches && hash::hash_path(&path).ok() == Some(hash) {
+        if self.is_intact(&hash, kind) {
             self.db().execute("DELETE FROM unsynced WHERE hash = ?1", [hex]).sql("settle an object in", db)?;
             report.intact += 1;
         } else if let Some(destination) = self.quarantine(&hash)? {
@@ -191,10 +188,10 @@ impl Store {
         Ok(())
     }
 
-    /// Makes durable every object of this boot registered before `oldest`
-    /// (unix seconds) or later, with one `syncfs(2)`, if any was registered
-    /// before `oldest`. A failed sync leaves the rows in place: the objects
-    /// are then checked after the next reboot.
+    /// If an object of this boot was registered at or before `oldest` (unix
+    /// seconds), makes every object of this boot registered so far durable
+    /// with one `syncfs(2)` and drops their rows. A failed sync leaves the
+    /// rows in place: the objects are then checked after the next reboot.
     pub(crate) fn settle(&self, boot: &str, oldest: i64) -> Result<()> {
         let db = &self.layout.db;
         let due: Option<i64> = self

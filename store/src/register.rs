@@ -125,7 +125,7 @@ impl Store {
     pub fn seal(&self, path: &Path) -> Result<ObjectHash> {
         self.check_in_scratch(path)?;
         let meta = fs::symlink_metadata(path).at("inspect", path)?;
-        freeze(path, &meta, true, &mut Vec::new())?;
+        freeze(path, &meta, true, None)?;
         hash::hash_path(path).at("hash", path)
     }
 
@@ -185,10 +185,8 @@ impl Store {
     pub(crate) fn prepare(&self, path: &Path, known: Option<ObjectHash>) -> Result<Prepared> {
         let meta = fs::symlink_metadata(path).at("inspect", path)?;
         let mut to_sync = Vec::new();
-        let (kind, size) = freeze(path, &meta, true, &mut to_sync)?;
-        if self.durability != Durability::Immediate {
-            to_sync.clear();
-        }
+        let syncing = self.durability == Durability::Immediate;
+        let (kind, size) = freeze(path, &meta, true, syncing.then_some(&mut to_sync))?;
         // Hashed after freezing: the hash describes the tree exactly as it
         // will sit in `objects/` (modes included), which is what `verify`
         // rehashes later.
@@ -284,14 +282,20 @@ impl Store {
 }
 
 /// Makes the tree at `path` read-only, bottom-up, and lists in `to_sync`
-/// what must be fsynced to make it durable ([`sync_all`]): files become
+/// (if given: only immediate durability needs it) what must be fsynced to
+/// make it durable ([`sync_all`]): files become
 /// `0444` (`0555` if the owner execute bit was set, the one mode bit the
 /// hash covers); directories become `0555` once their entries are done;
 /// symlinks have no mode of their own and are made durable by their
 /// directory's fsync. Setuid, setgid and sticky bits are dropped. The `top`
 /// directory stays writable by its owner until [`Store::publish`] has moved
 /// it. Returns the kind and the apparent size (see [`ObjectInfo::size`]).
-fn freeze(path: &Path, meta: &Metadata, top: bool, to_sync: &mut Vec<PathBuf>) -> Result<(ObjectKind, u64)> {
+fn freeze(
+    path: &Path,
+    meta: &Metadata,
+    top: bool,
+    mut to_sync: Option<&mut Vec<PathBuf>>,
+) -> Result<(ObjectKind, u64)> {
     let kind =
         ObjectKind::of(meta.file_type()).ok_or_else(|| StoreError::UnsupportedFileType { path: path.to_path_buf() })?;
     let set_mode =
@@ -303,7 +307,9 @@ fn freeze(path: &Path, meta: &Metadata, top: bool, to_sync: &mut Vec<PathBuf>) -
         }
         ObjectKind::File => {
             set_mode(if meta.permissions().mode() & 0o100 != 0 { 0o555 } else { 0o444 })?;
-            to_sync.push(path.to_path_buf());
+            if let Some(to_sync) = to_sync {
+                to_sync.push(path.to_path_buf());
+            }
             Ok((kind, meta.len()))
         }
         ObjectKind::Directory => {
@@ -315,10 +321,12 @@ fn freeze(path: &Path, meta: &Metadata, top: bool, to_sync: &mut Vec<PathBuf>) -
             for entry in fs::read_dir(path).at("list", path)? {
                 let child = entry.at("list", path)?.path();
                 let child_meta = fs::symlink_metadata(&child).at("inspect", &child)?;
-                size = size.saturating_add(freeze(&child, &child_meta, false, to_sync)?.1);
+                size = size.saturating_add(freeze(&child, &child_meta, false, to_sync.as_deref_mut())?.1);
             }
             set_mode(if top { 0o755 } else { 0o555 })?;
-            to_sync.push(path.to_path_buf());
+            if let Some(to_sync) = to_sync {
+                to_sync.push(path.to_path_buf());
+            }
             Ok((kind, size))
         }
     }

@@ -104,11 +104,7 @@ impl Store {
                 continue;
             }
             report.checked += 1;
-            let kind_matches = fs::symlink_metadata(&path)
-                .is_ok_and(|meta| ObjectKind::of(meta.file_type()) == ObjectKind::parse(kind));
-            // A read error (a bad sector) counts as corruption, not as a
-            // failure of the whole verification.
-            if !kind_matches || hash::hash_path(&path).ok() != Some(hash) {
+            if !self.is_intact(&hash, kind) {
                 report.corrupt.push(hash);
             }
         }
@@ -172,6 +168,16 @@ impl Store {
             report.unregistered_removed += 1;
         }
         Ok(())
+    }
+
+    /// Whether the object named `hash` is still what its row says: of the
+    /// `kind` recorded, and hashing to its name. A read error (a bad
+    /// sector) counts as corruption, not as a failure of the caller.
+    pub(crate) fn is_intact(&self, hash: &ObjectHash, kind: &str) -> bool {
+        let path = self.object_path(hash);
+        let kind_matches =
+            fs::symlink_metadata(&path).is_ok_and(|meta| ObjectKind::of(meta.file_type()) == ObjectKind::parse(kind));
+        kind_matches && hash::hash_path(&path).ok() == Some(*hash)
     }
 
     /// Forgets a corrupt object (its row, and with it its realisations) and
