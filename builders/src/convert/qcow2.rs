@@ -226,10 +226,7 @@ pub(super) fn write(raw: &Path, out: &Path) -> io::Result<Written> {
             used.push(cluster);
         }
     }
-    let data_used =
-        data.iter().enumerate().filter(|(_, d)| d.is_some()).map(|(slot, _)| layout.data_start + len64(slot));
-    let metadata_clusters = used.len();
-    used.extend(data_used);
+    used.extend(data.iter().enumerate().filter(|(_, d)| d.is_some()).map(|(slot, _)| layout.data_start + len64(slot)));
 
     let mut metadata: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut header = layout.header();
@@ -271,7 +268,7 @@ pub(super) fn write(raw: &Path, out: &Path) -> io::Result<Written> {
     for (cluster, digest) in &digests {
         hasher.block_digests(*cluster, std::slice::from_ref(digest));
     }
-    let data_clusters = len64(used.len() - metadata_clusters);
+    let data_clusters = len64(data.iter().flatten().count());
     Ok(Written { hash: object_hash(TAG_FILE, hasher.finish()), data_clusters })
 }
 
